@@ -1,0 +1,3 @@
+//! The controller manager: one module per controller on a shared reconcile harness.
+//!
+//! **Architecture Invariant:** talks only to the API server, through the Kubernetes REST API.

@@ -1,0 +1,3 @@
+//! The scheduler: queue, framework with extension points, one file per plugin.
+//!
+//! **Architecture Invariant:** talks only to the API server, through the Kubernetes REST API.

@@ -1,0 +1,3 @@
+//! Developer tasks (`cargo xtask …`): benchmarks, codegen, test images, local clusters.
+
+fn main() {}
