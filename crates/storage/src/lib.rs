@@ -15,8 +15,8 @@
 //! single-key compare-and-swap transactions on `mod_revision`; watches that deliver every change
 //! of a key range exactly once and in revision order; compaction of old history; leases.
 
-pub mod etcd;
 mod error;
+pub mod etcd;
 pub mod sqlite;
 mod watch;
 

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the system packages Tug needs to build and test, if they are missing. Idempotent:
+# when everything is present it touches nothing and needs no network.
+set -euo pipefail
+
+# Build: a C compiler (bundled SQLite), protoc (etcd-client). Tests: etcd-server (the etcd
+# backend's conformance suite), sqlite3 (to inspect the embedded store by hand).
+packages=(gcc protobuf-compiler etcd-server sqlite3 util-linux)
+
+missing=()
+for pkg in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+
+if ((${#missing[@]})); then
+  echo "deps: installing ${missing[*]}" >&2
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "deps: need root to install ${missing[*]} (run as root or install them yourself)" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+command -v cargo >/dev/null || { echo "deps: cargo not found; install a Rust toolchain (rustup)" >&2; exit 1; }
