@@ -4,8 +4,10 @@
 set -euo pipefail
 
 # Build: a C compiler (bundled SQLite), protoc (etcd-client). Tests: etcd-server (the etcd
-# backend's conformance suite), sqlite3 (to inspect the embedded store by hand).
-packages=(gcc protobuf-compiler etcd-server sqlite3 util-linux)
+# backend's conformance suite), kubectl (the API server's acceptance tests), sqlite3 (to
+# inspect the embedded store by hand), python3 with pip (`cargo xtask codegen --check`).
+packages=(gcc protobuf-compiler etcd-server kubectl sqlite3 util-linux)
+command -v python3 >/dev/null && python3 -m pip --version >/dev/null 2>&1 || packages+=(python3-pip)
 
 missing=()
 for pkg in "${packages[@]}"; do

@@ -15,5 +15,7 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== generated tables are up to date (cargo xtask codegen --check)"
+cargo xtask codegen --check
 echo "== cargo test"
 cargo test --workspace --locked --no-fail-fast -- --test-threads="${TUG_TEST_THREADS:-4}"

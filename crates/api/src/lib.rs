@@ -9,14 +9,18 @@
 //!   and merge keys, list and map types, and strict-decoding checks for unknown and duplicate
 //!   fields.
 //! - [`openapi`]: the `/openapi/v2` and `/openapi/v3` documents built from the two above.
+//! - [`defaults`]: upstream's per-kind defaulting, applied to decoded objects.
+//! - [`validation`]: upstream's per-kind create and update validation, with its exact messages.
 //! - [`protobuf`]: Kubernetes protobuf request bodies read as the JSON the same client would
 //!   send, driven by the generated field table `openapi/protobuf-v1.33.json`.
 
 pub mod catalog;
+pub mod defaults;
 pub mod openapi;
 pub mod printers;
 pub mod protobuf;
 pub mod schema;
+pub mod validation;
 
 use std::fmt;
 
