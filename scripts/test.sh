@@ -18,4 +18,12 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== generated tables are up to date (cargo xtask codegen --check)"
 cargo xtask codegen --check
 echo "== cargo test"
-cargo test --workspace --locked --no-fail-fast -- --test-threads="${TUG_TEST_THREADS:-4}"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+cargo test --workspace --locked --no-fail-fast --lib --bins --tests \
+  -- --test-threads="${TUG_TEST_THREADS:-4}" 2>&1 | tee "$log" || status=$?
+# One closing line for the whole run: the sum over every test binary.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "summary: %d passed, %d failed\n", p, f }' "$log"
+exit "$status"

@@ -1423,7 +1423,8 @@ fn v3_document(schema: &Schema, items: &[PathItem]) -> Value {
         .into_iter()
         .filter_map(|name| {
             let def = raw.get(&name)?;
-            Some((name, v3_schema(def)))
+            let converted = v3_union_scalar(&name, def).unwrap_or_else(|| v3_schema(def));
+            Some((name, converted))
         })
         .collect();
     let paths: Map<String, Value> = items
@@ -1495,6 +1496,31 @@ fn v3_schema(schema: &Value) -> Value {
         out.insert("allOf".into(), json!([{ "$ref": reference }]));
     }
     Value::Object(out)
+}
+
+/// The OpenAPI 3 form upstream gives the scalar unions: `Quantity` and `IntOrString` are
+/// `oneOf` a string and a number rather than one type, so that clients which name types
+/// (`kubectl explain` prints `<map[string]Quantity>`, `<IntOrString>`) see the union by name.
+fn v3_union_scalar(name: &str, def: &Value) -> Option<Value> {
+    let (alternatives, format) = match name {
+        "io.k8s.apimachinery.pkg.api.resource.Quantity" => {
+            (json!([{"type": "string"}, {"type": "number"}]), None)
+        }
+        "io.k8s.apimachinery.pkg.util.intstr.IntOrString" => (
+            json!([{"type": "integer"}, {"type": "string"}]),
+            Some("int-or-string"),
+        ),
+        _ => return None,
+    };
+    let mut out = Map::new();
+    if let Some(description) = def.get("description") {
+        out.insert("description".into(), description.clone());
+    }
+    if let Some(format) = format {
+        out.insert("format".into(), json!(format));
+    }
+    out.insert("oneOf".into(), alternatives);
+    Some(Value::Object(out))
 }
 
 /// A 128-bit FNV-1a hash in upper-case hex: a stable content hash for cache-busting URLs.

@@ -1,13 +1,24 @@
 //! The `tug` binary: parses the command line and hands a validated configuration to a role.
 
+mod cli;
+mod logging;
+mod server;
+
+use std::process::ExitCode;
+
 use clap::Parser;
 
-/// Tug: a Kubernetes-compatible container orchestrator.
-#[derive(Debug, Parser)]
-#[command(name = "tug", version, about)]
-struct Cli {}
-
-fn main() -> anyhow::Result<()> {
-    let _cli = Cli::parse();
-    Ok(())
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    logging::init();
+    let result = match cli.command {
+        cli::Command::Server(args) => server::run(args.into_config()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -1,0 +1,191 @@
+//! The command line: one subcommand per role, each parsed into a validated configuration.
+//! Values are checked by their types while parsing; what the types cannot say is checked in
+//! `into_config`, and every failure is a one-line clap error naming the flag (exit code 2).
+
+use std::{net::IpAddr, path::PathBuf};
+
+use clap::{Args, CommandFactory, Parser, Subcommand, error::ErrorKind};
+use tug_apiserver::{
+    Config,
+    config::{DEFAULT_DATA_DIR, DEFAULT_PORT},
+    pki::San,
+};
+use tug_storage::Datastore;
+
+/// Tug: a Kubernetes-compatible container orchestrator.
+#[derive(Debug, Parser)]
+#[command(name = "tug", version, about, propagate_version = true)]
+pub struct Cli {
+    /// The role to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The roles.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a control-plane node: for now the API server and its datastore.
+    Server(ServerArgs),
+}
+
+/// The flags of `tug server`.
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// Directory for the cluster's state: TLS files, admin kubeconfig, embedded datastore.
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
+
+    /// IP address the API server listens on.
+    #[arg(long, value_name = "IP", default_value = "0.0.0.0")]
+    pub bind_address: IpAddr,
+
+    /// HTTPS port of the API server (0 picks a free port).
+    #[arg(long, value_name = "PORT", default_value_t = DEFAULT_PORT)]
+    pub https_listen_port: u16,
+
+    /// Datastore: sqlite://PATH or etcd://HOST:PORT[,HOST:PORT…] [default: sqlite://<DIR>/state.db].
+    #[arg(long, value_name = "URL")]
+    pub datastore: Option<Datastore>,
+
+    /// Also write the admin kubeconfig to this file.
+    #[arg(long, value_name = "PATH")]
+    pub write_kubeconfig: Option<PathBuf>,
+
+    /// Another DNS name or IP address for the serving certificate (repeatable, or comma-separated).
+    #[arg(long = "tls-san", value_name = "NAME", value_delimiter = ',')]
+    pub tls_sans: Vec<San>,
+
+    /// CSV file of static bearer tokens: token,user,uid,"group1,group2".
+    #[arg(long, value_name = "PATH")]
+    pub token_auth_file: Option<PathBuf>,
+}
+
+impl ServerArgs {
+    /// The validated configuration; exits with a usage error naming the flag otherwise.
+    pub fn into_config(self) -> Config {
+        if self.data_dir.as_os_str().is_empty() {
+            fail("--data-dir must not be empty");
+        }
+        let data_dir = std::path::absolute(&self.data_dir).unwrap_or_else(|e| {
+            fail(&format!(
+                "--data-dir {}: cannot make it absolute: {e}",
+                self.data_dir.display()
+            ))
+        });
+        let mut config = Config::new(data_dir);
+        config.bind_address = self.bind_address;
+        config.port = self.https_listen_port;
+        if let Some(datastore) = self.datastore {
+            config.datastore = datastore;
+        }
+        config.tls_sans = self.tls_sans;
+        config.token_auth_file = self.token_auth_file;
+        config.write_kubeconfig = self.write_kubeconfig;
+        if let Err(e) = config.validate() {
+            fail(&e.to_string());
+        }
+        config
+    }
+}
+
+/// Exits with a clap usage error (exit code 2).
+fn fail(message: &str) -> ! {
+    Cli::command()
+        .error(ErrorKind::ValueValidation, message)
+        .exit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("tug").chain(args.iter().copied()))
+    }
+
+    fn server(args: &[&str]) -> ServerArgs {
+        match parse(args).expect("valid").command {
+            Command::Server(args) => args,
+        }
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn server_defaults_match_k3s_habits() {
+        let config = server(&["server"]).into_config();
+        assert_eq!(config.data_dir, PathBuf::from("/var/lib/tug"));
+        assert_eq!(config.listen_addr().to_string(), "0.0.0.0:6443");
+        assert_eq!(
+            config.datastore,
+            Datastore::Sqlite("/var/lib/tug/state.db".into())
+        );
+        assert!(config.tls_sans.is_empty());
+    }
+
+    #[test]
+    fn server_flags_fill_the_config() {
+        let config = server(&[
+            "server",
+            "--data-dir",
+            "/tmp/x",
+            "--bind-address",
+            "127.0.0.1",
+            "--https-listen-port",
+            "7443",
+            "--tls-san",
+            "a.example",
+            "--tls-san",
+            "10.0.0.1,b.example",
+            "--datastore",
+            "etcd://127.0.0.1:2379",
+            "--write-kubeconfig",
+            "/tmp/k",
+            "--token-auth-file",
+            "/tmp/t.csv",
+        ])
+        .into_config();
+        assert_eq!(config.listen_addr().to_string(), "127.0.0.1:7443");
+        assert_eq!(
+            config.datastore,
+            Datastore::Etcd(vec!["127.0.0.1:2379".into()])
+        );
+        let sans: Vec<String> = config.tls_sans.iter().map(ToString::to_string).collect();
+        assert_eq!(sans, ["a.example", "10.0.0.1", "b.example"]);
+        assert_eq!(config.write_kubeconfig, Some(PathBuf::from("/tmp/k")));
+        assert_eq!(config.token_auth_file, Some(PathBuf::from("/tmp/t.csv")));
+    }
+
+    #[test]
+    fn relative_data_dirs_become_absolute_and_the_datastore_follows() {
+        let config = server(&["server", "--data-dir", "state"]).into_config();
+        assert!(config.data_dir.is_absolute());
+        assert_eq!(
+            config.datastore,
+            Datastore::Sqlite(config.data_dir.join("state.db"))
+        );
+    }
+
+    #[test]
+    fn bad_values_are_errors_naming_the_flag() {
+        for (args, flag) in [
+            (
+                &["server", "--https-listen-port", "70000"][..],
+                "--https-listen-port",
+            ),
+            (
+                &["server", "--bind-address", "localhost"][..],
+                "--bind-address",
+            ),
+            (&["server", "--datastore", "mysql://x"][..], "--datastore"),
+            (&["server", "--tls-san", "not a name"][..], "--tls-san"),
+        ] {
+            let err = parse(args).expect_err("invalid");
+            assert_eq!(err.kind(), ErrorKind::ValueValidation, "{args:?}");
+            assert!(err.to_string().contains(flag), "{args:?}: {err}");
+        }
+    }
+}
