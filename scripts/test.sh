@@ -23,6 +23,10 @@ trap 'rm -f "$log"' EXIT
 status=0
 cargo test --workspace --locked --no-fail-fast --lib --bins --tests \
   -- --test-threads="${TUG_TEST_THREADS:-4}" 2>&1 | tee "$log" || status=$?
+# The kubectl acceptance tests again, with kubectl 1.37 (the default run uses the machine's).
+echo "== kubectl acceptance tests with kubectl 1.37"
+TUG_KUBECTL="${TUG_KUBECTL_VENV:-/var/cache/tug-kubectl-1.37}/bin/kubectl" \
+  cargo test --locked -p tug --test kubectl 2>&1 | tee -a "$log" || status=$?
 # One closing line for the whole run: the sum over every test binary.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "summary: %d passed, %d failed\n", p, f }' "$log"

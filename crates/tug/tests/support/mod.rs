@@ -19,7 +19,11 @@ use std::{
 
 use anyhow::{Context, bail, ensure};
 
-pub const KUBECTL: &str = "/usr/bin/kubectl";
+/// The kubectl the tests drive: `$TUG_KUBECTL` when set (CI runs the suite again with a newer
+/// kubectl that way), else the machine's `/usr/bin/kubectl`.
+pub fn kubectl_path() -> String {
+    std::env::var("TUG_KUBECTL").unwrap_or_else(|_| "/usr/bin/kubectl".to_owned())
+}
 pub const TUG: &str = env!("CARGO_BIN_EXE_tug");
 /// How long a start may take before the test gives up (a deadline, not an expectation).
 pub const START_DEADLINE: Duration = Duration::from_secs(60);
@@ -144,7 +148,7 @@ pub fn kubectl(kubeconfig: &Path, args: &[&str]) -> anyhow::Result<Output> {
         .context("kubeconfig has a directory")?
         .join("home");
     fs::create_dir_all(&home)?;
-    Command::new(KUBECTL)
+    Command::new(kubectl_path())
         .arg("--kubeconfig")
         .arg(kubeconfig)
         .args(args)
