@@ -892,7 +892,10 @@ async fn kubectl_deletes_by_name_label_file_and_force_and_waits() -> anyhow::Res
     k.ok(&["create", "-f", &pod])?;
     let forced = k.run(&["delete", "pod", "p", "--grace-period=0", "--force"])?;
     ensure!(forced.status.success(), "{}", text(&forced.stderr));
-    assert_eq!(deletions(&text(&forced.stdout)), "pod \"p\" force deleted\n");
+    assert_eq!(
+        deletions(&text(&forced.stdout)),
+        "pod \"p\" force deleted\n"
+    );
     ensure!(
         text(&forced.stderr).contains("Immediate deletion does not wait for confirmation"),
         "{}",
