@@ -718,6 +718,7 @@ enum Kind {
 
 /// gRPC status codes (tonic's `Code` discriminants, which follow the gRPC specification).
 mod grpc {
+    pub(super) const CANCELLED: i32 = 1;
     pub(super) const UNKNOWN: i32 = 2;
     pub(super) const INVALID_ARGUMENT: i32 = 3;
     pub(super) const UNAVAILABLE: i32 = 14;
@@ -748,6 +749,10 @@ fn kind_of_status(code: i32, message: &str) -> Kind {
         Kind::Invalid
     } else if code == grpc::UNAVAILABLE
         || code == grpc::UNKNOWN
+        // The client reports a request cut off by a dropped connection (a member killed
+        // mid-request) as cancelled: as transient as a refused connection. Writes are still
+        // retried only when they certainly never reached etcd (`never_sent`).
+        || code == grpc::CANCELLED
         || message.contains("leader changed")
     {
         Kind::Transient
