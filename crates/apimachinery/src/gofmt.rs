@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 /// Quotes `s` the way Go's `%q` verb (`strconv.Quote`) does.
-pub(crate) fn quote(s: &str) -> String {
+pub fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {

@@ -4,7 +4,7 @@
 
 pub mod apply;
 pub mod fields;
-mod gofmt;
+pub mod gofmt;
 pub mod labels;
 pub mod meta;
 pub mod patch;

@@ -6,7 +6,6 @@
 //! failing (and never panic).
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use serde_json::{Map, Value};
 use tug_apimachinery::labels::LabelSelector;
@@ -121,32 +120,9 @@ pub(crate) fn label_selector(obj: &Value, key: &str) -> Option<LabelSelector> {
 // ---------------------------------------------------------------------------------------------
 // Go renderings of typed values, as `%#v` and `%q` print them in `field.Invalid` messages.
 
-/// Go's `strconv.Quote`.
+/// Go's `strconv.Quote` (one implementation for the whole project, in apimachinery).
 pub(crate) fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{07}' => out.push_str("\\a"),
-            '\u{08}' => out.push_str("\\b"),
-            '\u{0c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{0b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                let _ = write!(out, "\\x{:02x}", c as u32);
-            }
-            c if c.is_control() => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    tug_apimachinery::gofmt::quote(s)
 }
 
 /// `%#v` of a `map[string]string` (`map[string]string(nil)` when absent).
