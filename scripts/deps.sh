@@ -6,7 +6,12 @@ set -euo pipefail
 # Build: a C compiler (bundled SQLite), protoc (etcd-client). Tests: etcd-server (the etcd
 # backend's conformance suite), kubectl (the API server's acceptance tests), sqlite3 (to
 # inspect the embedded store by hand), python3 with pip (`cargo xtask codegen --check`).
-packages=(gcc protobuf-compiler etcd-server kubectl sqlite3 util-linux)
+# Nodes: containerd + runc + the CNI reference plugins, iptables/nftables (portmap, kube-proxy),
+# iproute2 (test cleanup). Test images: docker-registry (a loopback registry), busybox-static,
+# skopeo and umoci (OCI layouts, pushing them).
+packages=(gcc protobuf-compiler etcd-server kubectl sqlite3 util-linux
+  containerd runc containernetworking-plugins iptables nftables iproute2
+  docker-registry busybox-static skopeo umoci)
 command -v python3 >/dev/null && python3 -m pip --version >/dev/null 2>&1 || packages+=(python3-pip)
 
 missing=()
