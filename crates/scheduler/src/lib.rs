@@ -5,3 +5,7 @@
 pub mod config;
 pub mod framework;
 pub mod plugins;
+pub mod queue;
+pub mod scheduler;
+
+pub use self::{config::SchedulerConfiguration, scheduler::run};
