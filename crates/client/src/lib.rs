@@ -18,3 +18,17 @@ pub fn now_time() -> Time {
 pub fn now_micro() -> MicroTime {
     MicroTime(k8s_openapi::jiff::Timestamp::now())
 }
+
+/// A client for the API server named by the kubeconfig at `path` (its current context).
+pub async fn client_from_kubeconfig(path: &std::path::Path) -> anyhow::Result<kube::Client> {
+    let kubeconfig = kube::config::Kubeconfig::read_from(path)
+        .map_err(|e| anyhow::anyhow!("kubeconfig {}: {e}", path.display()))?;
+    let config = kube::Config::from_custom_kubeconfig(
+        kubeconfig,
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("kubeconfig {}: {e}", path.display()))?;
+    kube::Client::try_from(config)
+        .map_err(|e| anyhow::anyhow!("kubeconfig {}: {e}", path.display()))
+}

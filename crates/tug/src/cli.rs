@@ -10,6 +10,7 @@ use tug_apiserver::{
     config::{DEFAULT_DATA_DIR, DEFAULT_PORT},
     pki::San,
 };
+use tug_scheduler::SchedulerConfiguration;
 use tug_storage::Datastore;
 
 /// Tug: a Kubernetes-compatible container orchestrator.
@@ -24,8 +25,10 @@ pub struct Cli {
 /// The roles.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run a control-plane node: for now the API server and its datastore.
+    /// Run a control-plane node: the API server, its datastore and the scheduler.
     Server(ServerArgs),
+    /// Run the scheduler alone, against an API server named by a kubeconfig.
+    Scheduler(SchedulerArgs),
 }
 
 /// The flags of `tug server`.
@@ -58,9 +61,79 @@ pub struct ServerArgs {
     /// CSV file of static bearer tokens: token,user,uid,"group1,group2".
     #[arg(long, value_name = "PATH")]
     pub token_auth_file: Option<PathBuf>,
+
+    /// Do not run the scheduler in this process.
+    #[arg(long)]
+    pub disable_scheduler: bool,
+
+    /// The scheduler's KubeSchedulerConfiguration file (profiles, plugins, leader election).
+    #[arg(long, value_name = "PATH")]
+    pub scheduler_config: Option<PathBuf>,
+}
+
+/// The flags of `tug scheduler`.
+#[derive(Debug, Args)]
+pub struct SchedulerArgs {
+    /// Kubeconfig of the API server to schedule for.
+    #[arg(long, value_name = "PATH", env = "KUBECONFIG")]
+    pub kubeconfig: PathBuf,
+
+    /// A KubeSchedulerConfiguration file (profiles, plugins, leader election).
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// Elect a leader on the Lease kube-system/kube-scheduler (overrides the file).
+    #[arg(long, value_name = "BOOL")]
+    pub leader_elect: Option<bool>,
+}
+
+/// What `tug server` runs: the API server's configuration and the in-process scheduler's.
+#[derive(Debug)]
+pub struct ServerOptions {
+    /// The API server.
+    pub api: Config,
+    /// The scheduler, unless disabled.
+    pub scheduler: Option<SchedulerConfiguration>,
+}
+
+/// Reads a scheduler configuration file (or the defaults); exits naming the flag otherwise.
+fn scheduler_config(flag: &str, path: Option<&std::path::Path>) -> SchedulerConfiguration {
+    match path {
+        Some(path) => {
+            SchedulerConfiguration::load(path).unwrap_or_else(|e| fail(&format!("{flag}: {e:#}")))
+        }
+        None => {
+            let mut config = SchedulerConfiguration::default();
+            if let Err(e) = config.finish() {
+                fail(&format!("{flag}: {e:#}"));
+            }
+            config
+        }
+    }
+}
+
+impl SchedulerArgs {
+    /// The kubeconfig path and the validated scheduler configuration.
+    pub fn into_config(self) -> (PathBuf, SchedulerConfiguration) {
+        let mut config = scheduler_config("--config", self.config.as_deref());
+        if let Some(elect) = self.leader_elect {
+            config.leader_election.leader_elect = elect;
+        }
+        (self.kubeconfig, config)
+    }
 }
 
 impl ServerArgs {
+    /// The validated options of every component the server runs.
+    pub fn into_options(self) -> ServerOptions {
+        let scheduler = (!self.disable_scheduler)
+            .then(|| scheduler_config("--scheduler-config", self.scheduler_config.as_deref()));
+        ServerOptions {
+            api: self.into_config(),
+            scheduler,
+        }
+    }
+
     /// The validated configuration; exits with a usage error naming the flag otherwise.
     pub fn into_config(self) -> Config {
         if self.data_dir.as_os_str().is_empty() {
@@ -106,6 +179,7 @@ mod tests {
     fn server(args: &[&str]) -> ServerArgs {
         match parse(args).expect("valid").command {
             Command::Server(args) => args,
+            other => panic!("not a server command: {other:?}"),
         }
     }
 
@@ -167,6 +241,39 @@ mod tests {
             config.datastore,
             Datastore::Sqlite(config.data_dir.join("state.db"))
         );
+    }
+
+    #[test]
+    fn the_scheduler_runs_in_the_server_unless_disabled() {
+        let options = server(&["server"]).into_options();
+        let scheduler = options.scheduler.expect("enabled by default");
+        assert_eq!(scheduler.profiles[0].scheduler_name, "default-scheduler");
+        assert!(scheduler.leader_election.leader_elect);
+        assert!(
+            server(&["server", "--disable-scheduler"])
+                .into_options()
+                .scheduler
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn scheduler_flags() {
+        let Command::Scheduler(args) = parse(&[
+            "scheduler",
+            "--kubeconfig",
+            "/tmp/k",
+            "--leader-elect",
+            "false",
+        ])
+        .expect("valid")
+        .command
+        else {
+            panic!("not the scheduler");
+        };
+        let (kubeconfig, config) = args.into_config();
+        assert_eq!(kubeconfig, PathBuf::from("/tmp/k"));
+        assert!(!config.leader_election.leader_elect);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 mod cli;
 mod logging;
+mod scheduler;
 mod server;
 
 use std::process::ExitCode;
@@ -12,7 +13,8 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     logging::init();
     let result = match cli.command {
-        cli::Command::Server(args) => server::run(args.into_config()),
+        cli::Command::Server(args) => server::run(args.into_options()),
+        cli::Command::Scheduler(args) => scheduler::run(args.into_config()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,7 +1,10 @@
-//! Admission the registry applies itself: NamespaceLifecycle (upstream's
-//! `plugin/namespace/lifecycle`): no new content in a namespace that does not exist (`404`) or
-//! is being terminated (`403`). The namespace is read from the namespaces' watch cache, or from
-//! the datastore when the cache does not have it or it was deleted moments ago.
+//! Admission the registry applies itself:
+//! - NamespaceLifecycle (upstream's `plugin/namespace/lifecycle`): no new content in a
+//!   namespace that does not exist (`404`) or is being terminated (`403`). The namespace is
+//!   read from the namespaces' watch cache, or from the datastore when the cache does not have
+//!   it or it was deleted moments ago.
+//! - Priority (upstream's `plugin/pkg/admission/priority`): a new Pod gets `spec.priority` and
+//!   `spec.preemptionPolicy` from its PriorityClass, or from the global default class.
 
 use serde_json::Value;
 use tug_apimachinery::{Status, status::StatusCause};
@@ -65,5 +68,88 @@ pub(crate) async fn namespace_lifecycle(
         }
         return Err(Box::new(status));
     }
+    Ok(())
+}
+
+/// The priority classes every cluster has (upstream creates them at API server start).
+pub(crate) const SYSTEM_PRIORITY_CLASSES: [(&str, i64); 2] = [
+    ("system-node-critical", 2_000_001_000),
+    ("system-cluster-critical", 2_000_000_000),
+];
+
+/// Priority admission of a Pod being created: resolves `spec.priorityClassName` (or the global
+/// default class) to `spec.priority` and `spec.preemptionPolicy`. A missing class, or a
+/// priority or policy in the spec that differs from the class's, is `403 Forbidden` as
+/// upstream.
+pub(crate) fn pod_priority(store: &ResourceStore, obj: &mut Value, name: &str) -> Result<()> {
+    let resource = store.resource;
+    if !(resource.group.is_empty() && resource.kind == "Pod") {
+        return Ok(());
+    }
+    let Some(cache) = &store.shared.priority_classes else {
+        return Ok(());
+    };
+    let forbidden =
+        |detail: String| Box::new(Status::forbidden(&store.group_resource(), name, &detail));
+    let class_name = objmeta::str_at(obj, &["spec", "priorityClassName"])
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned);
+    let class: Option<Value> = match &class_name {
+        Some(class_name) => {
+            let key = format!("{}{class_name}", cache.prefix());
+            match cache.get(&key).0 {
+                Some(c) => Some(c.value.clone()),
+                None => {
+                    return Err(forbidden(format!(
+                        "no PriorityClass with name {class_name} was found"
+                    )));
+                }
+            }
+        }
+        None => {
+            let everything = super::fields::Predicate::default();
+            let (classes, _) = cache.list(cache.prefix(), &everything);
+            classes
+                .iter()
+                .map(|c| &c.value)
+                .filter(|c| c.get("globalDefault").and_then(Value::as_bool) == Some(true))
+                .min_by_key(|c| c.get("value").and_then(Value::as_i64).unwrap_or(0))
+                .cloned()
+        }
+    };
+    let value = class
+        .as_ref()
+        .and_then(|c| c.get("value").and_then(Value::as_i64))
+        .unwrap_or(0);
+    let policy = class
+        .as_ref()
+        .and_then(|c| c.get("preemptionPolicy").and_then(Value::as_str))
+        .unwrap_or("PreemptLowerPriority")
+        .to_owned();
+    let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else {
+        return Ok(());
+    };
+    if let Some(given) = spec.get("priority").and_then(Value::as_i64)
+        && given != value
+    {
+        return Err(forbidden(format!(
+            "the integer value of priority ({given}) must not be provided in pod spec; priority admission controller computed {value} from the given PriorityClass name"
+        )));
+    }
+    if let Some(given) = spec.get("preemptionPolicy").and_then(Value::as_str)
+        && given != policy
+    {
+        return Err(forbidden(format!(
+            "the string value of PreemptionPolicy ({given}) must not be provided in pod spec; priority admission controller computed {policy} from the given PriorityClass name"
+        )));
+    }
+    if let Some(class) = &class
+        && class_name.is_none()
+        && let Some(n) = objmeta::str_at(class, &["metadata", "name"])
+    {
+        spec.insert("priorityClassName".to_owned(), Value::String(n.to_owned()));
+    }
+    spec.insert("priority".to_owned(), Value::from(value));
+    spec.insert("preemptionPolicy".to_owned(), Value::String(policy));
     Ok(())
 }

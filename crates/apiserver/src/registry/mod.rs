@@ -324,7 +324,8 @@ impl Registry {
                 message: "the catalogue does not store namespaces".to_owned(),
             });
         };
-        let shared = Arc::new(Shared::new(store, namespaces));
+        let priority_classes = cachers.get("/registry/priorityclasses").cloned();
+        let shared = Arc::new(Shared::new(store, namespaces, priority_classes));
         let mut stores = BTreeMap::new();
         for resource in catalog::resources() {
             let Some(storage) = resource.storage else {
@@ -348,21 +349,47 @@ impl Registry {
         Ok(registry)
     }
 
-    /// Creates the namespaces every cluster has, unless they exist.
+    /// Creates the namespaces and priority classes every cluster has, unless they exist.
     async fn bootstrap(&self) -> Result<(), RegistryError> {
-        let Some(namespaces) = self.get("", "v1", "namespaces") else {
-            return Ok(());
-        };
+        let mut objects: Vec<(&str, &str, &str, Value)> = BOOTSTRAP_NAMESPACES
+            .iter()
+            .map(|name| {
+                (
+                    "",
+                    "v1",
+                    "namespaces",
+                    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}),
+                )
+            })
+            .collect();
+        for (name, value) in admission::SYSTEM_PRIORITY_CLASSES {
+            objects.push((
+                "scheduling.k8s.io",
+                "v1",
+                "priorityclasses",
+                json!({
+                    "apiVersion": "scheduling.k8s.io/v1",
+                    "kind": "PriorityClass",
+                    "metadata": {"name": name},
+                    "value": value,
+                    "description": "Used for system critical pods that must not be moved from their current node.",
+                }),
+            ));
+        }
         let ctx = RequestContext::default();
-        for name in BOOTSTRAP_NAMESPACES {
-            let object =
-                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
-            match namespaces.create(&ctx, object, None, None).await {
-                Ok(_) => tracing::info!(namespace = name, "created namespace"),
+        for (group, version, plural, object) in objects {
+            let Some(store) = self.get(group, version, plural) else {
+                continue;
+            };
+            let name = objmeta::str_at(&object, &["metadata", "name"])
+                .unwrap_or_default()
+                .to_owned();
+            match store.create(&ctx, object, None, None).await {
+                Ok(_) => tracing::info!(resource = plural, %name, "created bootstrap object"),
                 Err(status) if status.reason == reason::ALREADY_EXISTS => {}
                 Err(status) => {
                     return Err(RegistryError::Bootstrap {
-                        object: format!("namespaces {name:?}"),
+                        object: format!("{plural} {name:?}"),
                         message: status.message,
                     });
                 }

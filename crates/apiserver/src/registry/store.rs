@@ -47,6 +47,8 @@ pub(crate) struct Shared {
     pub store: Arc<dyn Store>,
     /// The namespaces' watch cache, for admission.
     pub namespaces: Arc<Cacher>,
+    /// The priority classes' watch cache, for Priority admission.
+    pub priority_classes: Option<Arc<Cacher>>,
     /// Leases for Events.
     pub leases: LeaseManager,
     /// Namespaces deleted recently: admission reads them from the datastore.
@@ -55,10 +57,15 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// Shared state over a datastore.
-    pub(crate) fn new(store: Arc<dyn Store>, namespaces: Arc<Cacher>) -> Self {
+    pub(crate) fn new(
+        store: Arc<dyn Store>,
+        namespaces: Arc<Cacher>,
+        priority_classes: Option<Arc<Cacher>>,
+    ) -> Self {
         Self {
             store,
             namespaces,
+            priority_classes,
             leases: LeaseManager::default(),
             recently_deleted: Mutex::new(HashMap::new()),
         }

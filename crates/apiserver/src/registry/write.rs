@@ -123,6 +123,7 @@ impl ResourceStore {
             .unwrap_or_default()
             .to_owned();
         admission::namespace_lifecycle(self, namespace, &display_name).await?;
+        admission::pod_priority(self, &mut obj, &display_name)?;
 
         // rest.BeforeCreate
         for key in [
