@@ -8,6 +8,7 @@ use crate::framework::{Handle, Plugin};
 pub mod default_binder;
 pub mod node_name;
 pub mod node_unschedulable;
+pub mod pod_topology_spread;
 pub mod priority_sort;
 pub mod scheduling_gates;
 #[cfg(test)]
@@ -23,6 +24,7 @@ pub const REGISTRY: &[(&str, PluginFactory)] = &[
     (scheduling_gates::NAME, scheduling_gates::new),
     (node_name::NAME, node_name::new),
     (node_unschedulable::NAME, node_unschedulable::new),
+    (pod_topology_spread::NAME, pod_topology_spread::new),
     (default_binder::NAME, default_binder::new),
 ];
 
@@ -33,6 +35,7 @@ pub const DEFAULT_PLUGINS: &[(&str, i64)] = &[
     (priority_sort::NAME, 1),
     (node_unschedulable::NAME, 1),
     (node_name::NAME, 1),
+    (pod_topology_spread::NAME, 2),
     (default_binder::NAME, 1),
 ];
 
