@@ -2,6 +2,11 @@
 //! private data directory (killed when dropped, also on panic), its admin credentials and its
 //! resident memory.
 
+#![allow(
+    dead_code,
+    reason = "each benchmark uses a different subset of the helpers"
+)]
+
 pub mod client;
 
 use std::{
@@ -37,8 +42,14 @@ pub struct Server {
 
 impl Server {
     /// Starts `tug server` on 127.0.0.1 with its data in `data_dir` (which must not exist yet)
-    /// and waits until `/readyz` says `ok`.
+    /// and without the in-process scheduler (the API alone is measured), and waits until
+    /// `/readyz` says `ok`.
     pub async fn start(data_dir: &Path) -> anyhow::Result<Self> {
+        Self::start_with(data_dir, &["--disable-scheduler"]).await
+    }
+
+    /// Like [`Server::start`], with `extra` flags instead of `--disable-scheduler`.
+    pub async fn start_with(data_dir: &Path, extra: &[&str]) -> anyhow::Result<Self> {
         let port = free_port()?;
         let log = data_dir.with_extension("log");
         let spawned = Instant::now();
@@ -48,6 +59,7 @@ impl Server {
             .arg(data_dir)
             .args(["--bind-address", "127.0.0.1"])
             .args(["--https-listen-port", &port.to_string()])
+            .args(extra)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -129,18 +141,57 @@ impl Server {
         client::tls_config(&ca, Some((&cert, &key)), protocol)
     }
 
-    /// The resident set size of the server process in bytes (`VmRSS` of `/proc/<pid>/status`).
-    pub fn rss_bytes(&self) -> anyhow::Result<u64> {
-        let path = format!("/proc/{}/status", self.child.id());
-        let status = fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
-        let kib: u64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .with_context(|| format!("no VmRSS in {path}"))?;
-        Ok(kib * 1024)
+    /// The admin kubeconfig the server wrote.
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.data_dir.join("admin.kubeconfig")
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The resident set size of the server process in bytes (`VmRSS` of `/proc/<pid>/status`).
+    pub fn rss_bytes(&self) -> anyhow::Result<u64> {
+        rss_bytes(self.child.id())
+    }
+}
+
+/// The resident set size of process `pid` in bytes (`VmRSS` of `/proc/<pid>/status`).
+pub fn rss_bytes(pid: u32) -> anyhow::Result<u64> {
+    let path = format!("/proc/{pid}/status");
+    let status = fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .with_context(|| format!("no VmRSS in {path}"))?;
+    Ok(kib * 1024)
+}
+
+/// CPU time (user + system) process `pid` has used so far (`/proc/<pid>/stat`).
+pub fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
+    let path = format!("/proc/{pid}/stat");
+    let stat = fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .with_context(|| format!("odd {path}"))?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| -> anyhow::Result<u64> {
+        fields
+            .get(i)
+            .and_then(|f| f.parse().ok())
+            .with_context(|| format!("no field {i} in {path}"))
+    };
+    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the name.
+    let total = ticks(11)? + ticks(12)?;
+    // USER_HZ is 100 on Linux.
+    Ok(Duration::from_millis(total * 10))
+}
+
+impl Server {
     /// The last `lines` lines of the server's log (its stderr).
     pub fn log_tail(&self, lines: usize) -> String {
         let log = fs::read_to_string(&self.log).unwrap_or_default();
