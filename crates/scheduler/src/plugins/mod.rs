@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::framework::{Handle, Plugin};
 
 pub mod default_binder;
+pub mod inter_pod_affinity;
 pub mod node_name;
 pub mod node_unschedulable;
 pub mod pod_topology_spread;
@@ -25,6 +26,7 @@ pub const REGISTRY: &[(&str, PluginFactory)] = &[
     (node_name::NAME, node_name::new),
     (node_unschedulable::NAME, node_unschedulable::new),
     (pod_topology_spread::NAME, pod_topology_spread::new),
+    (inter_pod_affinity::NAME, inter_pod_affinity::new),
     (default_binder::NAME, default_binder::new),
 ];
 
@@ -36,6 +38,7 @@ pub const DEFAULT_PLUGINS: &[(&str, i64)] = &[
     (node_unschedulable::NAME, 1),
     (node_name::NAME, 1),
     (pod_topology_spread::NAME, 2),
+    (inter_pod_affinity::NAME, 2),
     (default_binder::NAME, 1),
 ];
 
