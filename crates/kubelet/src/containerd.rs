@@ -245,7 +245,49 @@ impl Supervisor {
     }
 }
 
+/// Stops a containerd a previous agent process left running (it was killed with SIGKILL): it
+/// holds the metadata database's lock, so a new one would wait forever. Its containers keep
+/// running. Only a process whose command line names our config file is signalled.
+async fn stop_stale(layout: &Layout) {
+    let pid_file = layout.dir.join("containerd.pid");
+    let Some(pid) = std::fs::read_to_string(&pid_file)
+        .ok()
+        .and_then(|s| s.trim().parse::<i32>().ok())
+        .filter(|p| *p > 1)
+    else {
+        return;
+    };
+    let ours = |pid: i32| {
+        std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmdline| {
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            let config = layout.config_file();
+            args.first().is_some_and(|a| a.ends_with(b"containerd"))
+                && args
+                    .iter()
+                    .any(|a| *a == config.as_os_str().as_encoded_bytes())
+        })
+    };
+    if !ours(pid) {
+        return;
+    }
+    tracing::warn!(pid, "stopping the containerd a previous agent left running");
+    for (signal, wait) in [(libc::SIGTERM, 100), (libc::SIGKILL, 50)] {
+        // SAFETY: kill(2) on a pid whose command line we just checked is our containerd.
+        #[allow(unsafe_code, reason = "kill(2) has no safe wrapper in std or tokio")]
+        unsafe {
+            libc::kill(pid, signal);
+        }
+        for _ in 0..wait {
+            if !ours(pid) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
 async fn spawn(layout: &Layout) -> Result<Child, Error> {
+    stop_stale(layout).await;
     let socket = layout.socket();
     let _ = std::fs::remove_file(&socket);
     let log = std::fs::OpenOptions::new()
@@ -281,6 +323,12 @@ async fn spawn(layout: &Layout) -> Result<Child, Error> {
             });
         }
         if tokio::net::UnixStream::connect(&socket).await.is_ok() {
+            if let Some(pid) = child.id() {
+                let pid_file = layout.dir.join("containerd.pid");
+                if let Err(e) = std::fs::write(&pid_file, pid.to_string()) {
+                    tracing::warn!(path = %pid_file.display(), error = %e, "cannot record containerd's pid");
+                }
+            }
             tracing::info!(socket = %socket.display(), pid = child.id(), "containerd is up");
             return Ok(child);
         }

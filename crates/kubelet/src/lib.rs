@@ -158,7 +158,18 @@ pub async fn run(config: Config, stop: CancellationToken) -> Result<(), Error> {
         &data.join("cni").join("ipam"),
     )?;
     let runtime = cri::Cri::connect(socket).await?;
-    let version = runtime.version().await?;
+    // containerd accepts connections before its CRI plugin has initialised.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let version = loop {
+        match runtime.version().await {
+            Ok(v) => break v,
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                tracing::debug!(error = %e, "container runtime not ready yet");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
     tracing::info!(
         runtime = version.runtime_name,
         version = version.runtime_version,

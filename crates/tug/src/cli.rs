@@ -29,6 +29,8 @@ pub enum Command {
     Server(ServerArgs),
     /// Run the scheduler alone, against an API server named by a kubeconfig.
     Scheduler(SchedulerArgs),
+    /// Run a node agent: registers the node and runs its pods on containerd through CRI.
+    Agent(AgentArgs),
 }
 
 /// The flags of `tug server`.
@@ -85,6 +87,92 @@ pub struct SchedulerArgs {
     /// Elect a leader on the Lease kube-system/kube-scheduler (overrides the file).
     #[arg(long, value_name = "BOOL")]
     pub leader_elect: Option<bool>,
+}
+
+/// The flags of `tug agent`.
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// Kubeconfig of the API server (until node credentials exist, an admin one).
+    #[arg(long, value_name = "PATH", env = "KUBECONFIG")]
+    pub kubeconfig: PathBuf,
+
+    /// Directory for the agent's state: containerd, CNI configuration, pod volumes and logs.
+    #[arg(long, value_name = "DIR", default_value = tug_kubelet::DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
+
+    /// The node's name [default: the host name].
+    #[arg(long, value_name = "NAME")]
+    pub node_name: Option<String>,
+
+    /// Use the CRI runtime listening on this Unix socket instead of starting containerd.
+    #[arg(long, value_name = "PATH")]
+    pub container_runtime_endpoint: Option<PathBuf>,
+
+    /// The node's pod CIDR (until node IPAM assigns one).
+    #[arg(long, value_name = "CIDR", default_value = tug_kubelet::cni::DEFAULT_POD_CIDR)]
+    pub pod_cidr: String,
+
+    /// The node's InternalIP [default: the source address of the default route, else 127.0.0.1].
+    #[arg(long, value_name = "IP")]
+    pub node_ip: Option<IpAddr>,
+
+    /// A plain-HTTP registry HOST:PORT that serves docker.io and registry.k8s.io images
+    /// (offline machines and tests; see scripts/images.sh).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub registry_mirror: Option<String>,
+
+    /// The cluster DNS server pods with dnsPolicy ClusterFirst use [default: the host's resolvers].
+    #[arg(long, value_name = "IP")]
+    pub cluster_dns: Option<IpAddr>,
+}
+
+impl AgentArgs {
+    /// The validated configuration; exits with a usage error naming the flag otherwise.
+    pub fn into_config(self) -> tug_kubelet::Config {
+        let data_dir = std::path::absolute(&self.data_dir).unwrap_or_else(|e| {
+            fail(&format!(
+                "--data-dir {}: cannot make it absolute: {e}",
+                self.data_dir.display()
+            ))
+        });
+        let node_name = self.node_name.unwrap_or_else(tug_kubelet::hostname);
+        if node_name.is_empty()
+            || node_name.len() > 253
+            || !node_name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        {
+            fail(&format!(
+                "--node-name {node_name:?}: must be a lower-case DNS subdomain"
+            ));
+        }
+        match self.pod_cidr.split_once('/') {
+            Some((ip, bits))
+                if ip.parse::<std::net::Ipv4Addr>().is_ok()
+                    && bits.parse::<u8>().is_ok_and(|b| (8..=30).contains(&b)) => {}
+            _ => fail(&format!(
+                "--pod-cidr {:?}: expected an IPv4 CIDR such as 10.42.0.0/24",
+                self.pod_cidr
+            )),
+        }
+        if let Some(mirror) = &self.registry_mirror
+            && mirror.parse::<std::net::SocketAddr>().is_err()
+        {
+            fail(&format!(
+                "--registry-mirror {mirror:?}: expected HOST:PORT, e.g. 127.0.0.1:5000"
+            ));
+        }
+        tug_kubelet::Config {
+            kubeconfig: self.kubeconfig,
+            data_dir,
+            node_name,
+            runtime_endpoint: self.container_runtime_endpoint,
+            pod_cidr: self.pod_cidr,
+            node_ip: self.node_ip.unwrap_or_else(tug_kubelet::default_node_ip),
+            registry_mirror: self.registry_mirror,
+            cluster_dns: self.cluster_dns.map(|ip| ip.to_string()),
+        }
+    }
 }
 
 /// What `tug server` runs: the API server's configuration and the in-process scheduler's.

@@ -1,5 +1,6 @@
 //! The `tug` binary: parses the command line and hands a validated configuration to a role.
 
+mod agent;
 mod cli;
 mod logging;
 mod scheduler;
@@ -15,6 +16,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         cli::Command::Server(args) => server::run(args.into_options()),
         cli::Command::Scheduler(args) => scheduler::run(args.into_config()),
+        cli::Command::Agent(args) => agent::run(args.into_config()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,35 @@
+//! The `tug agent` role: the node agent (kubelet) alone, talking to an API server through a
+//! kubeconfig, until SIGINT or SIGTERM. Pods keep running when it stops; the next start adopts
+//! them.
+//!
+//! `tug server` does not run an agent yet. To add one (DESIGN.md: "unless `--disable-agent`"),
+//! give `ServerArgs` a `--disable-agent` flag and an `Option<tug_kubelet::Config>` in
+//! `ServerOptions` (kubeconfig: the server's admin kubeconfig, data dir `<data-dir>/agent`),
+//! and in `server::serve` spawn `tug_kubelet::run(config, cancel.child_token())` after
+//! `server.ready()`. The existing server tests must then pass `--disable-agent` (they must not
+//! start containerd).
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
+/// Runs the agent until a signal.
+pub fn run(config: tug_kubelet::Config) -> anyhow::Result<()> {
+    tug_apiserver::install_crypto_provider();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let cancel = CancellationToken::new();
+        crate::server::cancel_on_signal(cancel.clone())?;
+        tracing::info!(
+            node = config.node_name,
+            data_dir = %config.data_dir.display(),
+            kubeconfig = %config.kubeconfig.display(),
+            "tug agent starting"
+        );
+        tug_kubelet::run(config, cancel)
+            .await
+            .context("the node agent failed")
+    })
+}
