@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::framework::{Handle, Plugin};
 
 pub mod default_binder;
+pub mod default_preemption;
 pub mod inter_pod_affinity;
 pub mod node_name;
 pub mod node_unschedulable;
@@ -27,6 +28,7 @@ pub const REGISTRY: &[(&str, PluginFactory)] = &[
     (node_unschedulable::NAME, node_unschedulable::new),
     (pod_topology_spread::NAME, pod_topology_spread::new),
     (inter_pod_affinity::NAME, inter_pod_affinity::new),
+    (default_preemption::NAME, default_preemption::new),
     (default_binder::NAME, default_binder::new),
 ];
 
@@ -39,6 +41,7 @@ pub const DEFAULT_PLUGINS: &[(&str, i64)] = &[
     (node_name::NAME, 1),
     (pod_topology_spread::NAME, 2),
     (inter_pod_affinity::NAME, 2),
+    (default_preemption::NAME, 1),
     (default_binder::NAME, 1),
 ];
 
