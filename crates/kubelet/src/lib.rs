@@ -12,6 +12,7 @@ pub mod containerd;
 pub mod cri;
 pub mod node;
 pub mod pod;
+pub mod teardown;
 
 use std::{
     net::{IpAddr, Ipv4Addr},
