@@ -50,6 +50,8 @@ pub struct Instance {
     pub message: String,
     /// The image reference (digest) it runs.
     pub image_ref: String,
+    /// The image name as the runtime normalised it (`docker.io/library/busybox:latest`).
+    pub image: String,
 }
 
 /// What the worker observed of a pod.
@@ -153,7 +155,11 @@ pub fn container_status(
     let running = state.running.is_some();
     ContainerStatus {
         name: container.name.clone(),
-        image: container.image.clone().unwrap_or_default(),
+        image: latest
+            .map(|i| i.image.clone())
+            .filter(|i| !i.is_empty())
+            .or_else(|| container.image.clone())
+            .unwrap_or_default(),
         image_id: latest.map(|i| i.image_ref.clone()).unwrap_or_default(),
         container_id: latest.map(|i| format!("containerd://{}", i.id)),
         restart_count: latest.map_or(0, |i| i32::try_from(i.attempt).unwrap_or(i32::MAX)),
@@ -507,6 +513,7 @@ mod tests {
             reason: String::new(),
             message: String::new(),
             image_ref: "docker.io/library/busybox@sha256:abc".into(),
+            image: "docker.io/library/busybox:latest".into(),
         }
     }
 
@@ -558,6 +565,7 @@ mod tests {
         assert!(c.ready);
         assert_eq!(c.container_id.as_deref(), Some("containerd://id0"));
         assert_eq!(c.image_id, "docker.io/library/busybox@sha256:abc");
+        assert_eq!(c.image, "docker.io/library/busybox:latest");
     }
 
     #[test]

@@ -839,11 +839,11 @@ impl Worker {
             });
         let mut ok = true;
         for r in futures::future::join_all(stops).await {
-            if let Err(e) = r {
-                if e.code() != Some(tonic::Code::NotFound) {
-                    tracing::warn!(uid = self.uid, error = %e, "cannot stop a container");
-                    ok = false;
-                }
+            if let Err(e) = r
+                && e.code() != Some(tonic::Code::NotFound)
+            {
+                tracing::warn!(uid = self.uid, error = %e, "cannot stop a container");
+                ok = false;
             }
         }
         if grace.is_none() {
@@ -940,6 +940,12 @@ fn instance(c: &cri::Container, s: &cri::ContainerStatus) -> Instance {
         exit_code: s.exit_code,
         reason: s.reason.clone(),
         message: s.message.clone(),
+        image: s
+            .image
+            .as_ref()
+            .map(|i| i.image.clone())
+            .filter(|i| !i.starts_with("sha256:"))
+            .unwrap_or_default(),
         image_ref: if s.image_ref.is_empty() {
             c.image_ref.clone()
         } else {
