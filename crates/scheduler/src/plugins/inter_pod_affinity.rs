@@ -130,14 +130,27 @@ impl TopologyCounts {
         let Some(value) = labels.get(key) else {
             return;
         };
-        let values = self.0.entry(key.to_owned()).or_default();
-        let count = values.entry(value.clone()).or_default();
-        *count += delta;
-        if *count == 0 {
-            values.remove(value);
-            if values.is_empty() {
-                self.0.remove(key);
+        // Look up before inserting: keys are allocated only for new entries.
+        if !self.0.contains_key(key) {
+            self.0.insert(key.to_owned(), HashMap::new());
+        }
+        let Some(values) = self.0.get_mut(key) else {
+            return;
+        };
+        match values.get_mut(value.as_str()) {
+            Some(count) => {
+                *count += delta;
+                if *count == 0 {
+                    values.remove(value.as_str());
+                }
             }
+            None if delta != 0 => {
+                values.insert(value.clone(), delta);
+            }
+            None => {}
+        }
+        if values.is_empty() {
+            self.0.remove(key);
         }
     }
 
@@ -262,6 +275,9 @@ impl PreFilterPlugin for InterPodAffinity {
         if !affinity.is_empty() || !anti_affinity.is_empty() {
             // Per node: pods matching all affinity terms, and pods matching each anti term.
             let per_node = |node: &Arc<NodeInfo>| -> Option<(i64, Vec<i64>)> {
+                if node.pods.is_empty() {
+                    return None;
+                }
                 node.node()?;
                 let mut aff = 0;
                 let mut anti = vec![0; anti_affinity.len()];

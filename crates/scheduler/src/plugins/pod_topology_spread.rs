@@ -514,6 +514,64 @@ impl Plugin for PodTopologySpread {
 /// Counts for one node: (constraint index, domain value, matching pods).
 type NodeCounts = Vec<(usize, String, i64)>;
 
+/// PreFilter's per-constraint domain counts over `nodes` (see the module docs).
+fn domain_counts<'a>(
+    constraints: &[Constraint],
+    pod: &Pod,
+    nodes: &'a [Arc<NodeInfo>],
+) -> Vec<HashMap<String, i64>> {
+    let ns = pod.metadata.namespace.as_deref().unwrap_or_default();
+    let k = constraints.len();
+    // Per-thread maps borrowing the node labels; owned keys are made once at the end.
+    let add_node = |mut acc: Vec<HashMap<&'a str, i64>>, node: &'a Arc<NodeInfo>| {
+        let Some(n) = node.node() else { return acc };
+        let labels = node_labels(n);
+        if !node_has_all_keys(labels, constraints) {
+            return acc;
+        }
+        let mut affinity_ok = None;
+        for (i, c) in constraints.iter().enumerate() {
+            if c.honor_node_affinity
+                && !*affinity_ok.get_or_insert_with(|| node_matches_required(pod, n))
+            {
+                continue;
+            }
+            if c.honor_node_taints && !tolerates_do_not_schedule_taints(pod, n) {
+                continue;
+            }
+            let Some(value) = labels.get(&c.topology_key) else {
+                continue;
+            };
+            *acc[i].entry(value.as_str()).or_default() += count_matching(node, &c.selector, ns);
+        }
+        acc
+    };
+    let init = || vec![HashMap::new(); k];
+    let maps: Vec<HashMap<&str, i64>> = if nodes.len() < 256 {
+        nodes.iter().fold(init(), add_node)
+    } else {
+        nodes
+            .par_iter()
+            .with_min_len(64)
+            .fold(init, add_node)
+            .reduce(init, |mut a, b| {
+                for (into, from) in a.iter_mut().zip(b) {
+                    if into.is_empty() {
+                        *into = from;
+                        continue;
+                    }
+                    for (v, n) in from {
+                        *into.entry(v).or_default() += n;
+                    }
+                }
+                a
+            })
+    };
+    maps.into_iter()
+        .map(|m| m.into_iter().map(|(v, n)| (v.to_owned(), n)).collect())
+        .collect()
+}
+
 impl PreFilterPlugin for PodTopologySpread {
     fn pre_filter(
         &self,
@@ -528,37 +586,7 @@ impl PreFilterPlugin for PodTopologySpread {
         if constraints.is_empty() {
             return (None, Status::skip());
         }
-        let ns = pod.pod.metadata.namespace.as_deref().unwrap_or_default();
-        let per_node = |node: &Arc<NodeInfo>| -> Option<NodeCounts> {
-            let n = node.node()?;
-            let labels = node_labels(n);
-            if !node_has_all_keys(labels, &constraints) {
-                return None;
-            }
-            let mut out = Vec::with_capacity(constraints.len());
-            for (i, c) in constraints.iter().enumerate() {
-                if !c.includes(&pod.pod, n) {
-                    continue;
-                }
-                let value = labels.get(&c.topology_key)?;
-                out.push((i, value.clone(), count_matching(node, &c.selector, ns)));
-            }
-            Some(out)
-        };
-        let nodes = snapshot.nodes();
-        let all: Vec<NodeCounts> = if nodes.len() < 256 {
-            nodes.iter().filter_map(per_node).collect()
-        } else {
-            nodes
-                .par_iter()
-                .with_min_len(64)
-                .filter_map(per_node)
-                .collect()
-        };
-        let mut counts: Vec<HashMap<String, i64>> = vec![HashMap::new(); constraints.len()];
-        for (i, value, n) in all.into_iter().flatten() {
-            *counts[i].entry(value).or_default() += n;
-        }
+        let counts = domain_counts(&constraints, &pod.pod, snapshot.nodes());
         let critical = counts
             .iter()
             .map(|m| {
