@@ -14,11 +14,19 @@
 //! - PodAffinity: 5000 nodes in 10 zones, 5000 measured pods with required affinity to their
 //!   own group within a zone.
 //!
-//! Every workload starts a fresh server. Measured pods are created by 16 concurrent clients
-//! while the scheduler runs (as upstream); a watch records when each pod is first seen bound.
-//! Reported: throughput (measured pods ÷ time from the first create to the last binding),
-//! the creation rate alone, p50/p99 of per-pod latency (create acknowledged → bound seen),
-//! the scheduler's CPU (cores used on average) and RSS at the end. Timings never fail the run.
+//! Every workload starts a fresh server, then measures two batches of pods (each with its own
+//! labels, so their constraints do not interfere):
+//! - *live*: pods created by 16 concurrent clients while the scheduler runs (as upstream); a
+//!   watch records when each pod is first seen bound. Throughput is measured pods ÷ (last
+//!   binding − first create), bounded by how fast the API server accepts creates on this
+//!   machine, which is reported beside it; p50/p99 of per-pod latency (create acknowledged →
+//!   bound seen) come from this batch.
+//! - *backlog*: the same number of pods created while the scheduler process is stopped
+//!   (SIGSTOP), then it is resumed: throughput is pods ÷ (last binding − resume), the
+//!   scheduler's own capacity (scheduling plus binding through the API) without the creates.
+//!
+//! The scheduler's CPU (cores used on average over both batches) and RSS at the end are read
+//! from `/proc`. Timings never fail the run.
 
 mod support;
 
@@ -151,9 +159,11 @@ fn node_json(i: usize) -> serde_json::Value {
     })
 }
 
-fn pod_json(kind: Kind, name: &str, group: usize) -> serde_json::Value {
+fn pod_json(kind: Kind, name: &str, group: usize, batch: &str) -> serde_json::Value {
+    let app = format!("bench-{batch}");
+    let group = format!("{batch}-g{group}");
     let mut pod = json!({
-        "metadata": {"name": name, "labels": {"app": "bench", "group": format!("g{group}")}},
+        "metadata": {"name": name, "labels": {"app": app, "group": group}},
         "spec": {"containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10",
             "resources": {"requests": {"cpu": "100m", "memory": "500Mi"}}}]},
     });
@@ -164,18 +174,18 @@ fn pod_json(kind: Kind, name: &str, group: usize) -> serde_json::Value {
             spec["topologySpreadConstraints"] = json!([{
                 "maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
                 "whenUnsatisfiable": "DoNotSchedule",
-                "labelSelector": {"matchLabels": {"app": "bench"}}}]);
+                "labelSelector": {"matchLabels": {"app": app}}}]);
         }
         Kind::PodAntiAffinity => {
             spec["affinity"] = json!({"podAntiAffinity": {
                 "requiredDuringSchedulingIgnoredDuringExecution": [{
-                    "labelSelector": {"matchLabels": {"app": "bench"}},
+                    "labelSelector": {"matchLabels": {"app": app}},
                     "topologyKey": "kubernetes.io/hostname"}]}});
         }
         Kind::PodAffinity => {
             spec["affinity"] = json!({"podAffinity": {
                 "requiredDuringSchedulingIgnoredDuringExecution": [{
-                    "labelSelector": {"matchLabels": {"group": format!("g{group}")}},
+                    "labelSelector": {"matchLabels": {"group": group}},
                     "topologyKey": "topology.kubernetes.io/zone"}]}});
         }
     }
@@ -237,7 +247,11 @@ fn watch_bindings(
         let mut stream = std::pin::pin!(stream);
         while let Some(event) = stream.next().await {
             let Ok(pod) = event else { continue };
-            if pod.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some()
+            if pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.node_name.as_ref())
+                .is_some()
                 && let (Some(name), Ok(mut map)) = (pod.metadata.name, seen.lock())
             {
                 map.entry(name).or_insert_with(Instant::now);
@@ -288,6 +302,7 @@ struct Row {
     measured: usize,
     throughput: f64,
     create_rate: f64,
+    backlog_throughput: f64,
     p50: Duration,
     p99: Duration,
     cpu_cores: f64,
@@ -337,7 +352,7 @@ async fn run_workload(dir: &Path, w: Workload, divisor: usize) -> anyhow::Result
         eprintln!("{}: {initial} initial pods", w.name);
         let kind = w.kind;
         create_all(pods.clone(), initial, move |i| {
-            pod_json(kind, &format!("init-{i}"), i % 50)
+            pod_json(kind, &format!("init-{i}"), i % 50, "init")
         })
         .await?;
         let names: Vec<String> = (0..initial).map(|i| format!("init-{i}")).collect();
@@ -350,17 +365,16 @@ async fn run_workload(dir: &Path, w: Workload, divisor: usize) -> anyhow::Result
     let start = Instant::now();
     let kind = w.kind;
     let created = create_all(pods.clone(), measured, move |i| {
-        pod_json(kind, &format!("pod-{i}"), i % 50)
+        pod_json(kind, &format!("pod-{i}"), i % 50, "live")
     })
     .await?;
     let create_rate = measured as f64 / start.elapsed().as_secs_f64();
     let names: Vec<String> = (0..measured).map(|i| format!("pod-{i}")).collect();
     wait_bound(&bound, &names, &mut scheduler.0).await?;
-    let cpu = cpu_time(pid)?.saturating_sub(cpu_before);
-    let rss = rss_bytes(pid)?;
-    watch.abort();
-
-    let map = bound.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+    let map = bound
+        .lock()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?
+        .clone();
     let mut last = start;
     let mut latencies: Vec<Duration> = Vec::with_capacity(measured);
     for (i, name) in names.iter().enumerate() {
@@ -370,17 +384,55 @@ async fn run_workload(dir: &Path, w: Workload, divisor: usize) -> anyhow::Result
     }
     latencies.sort_unstable();
     let elapsed = last.duration_since(start);
+    let live_cpu = cpu_time(pid)?.saturating_sub(cpu_before);
+
+    eprintln!("{}: {measured} backlog pods", w.name);
+    signal(pid, "-STOP")?;
+    let created = create_all(pods.clone(), measured, move |i| {
+        pod_json(kind, &format!("backlog-{i}"), i % 50, "backlog")
+    })
+    .await;
+    let cpu_before = cpu_time(pid)?;
+    let resumed = Instant::now();
+    signal(pid, "-CONT")?;
+    created?;
+    let names: Vec<String> = (0..measured).map(|i| format!("backlog-{i}")).collect();
+    wait_bound(&bound, &names, &mut scheduler.0).await?;
+    let map = bound
+        .lock()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?
+        .clone();
+    let backlog_last = names
+        .iter()
+        .filter_map(|n| map.get(n).copied())
+        .max()
+        .unwrap_or(resumed);
+    let backlog_elapsed = backlog_last.saturating_duration_since(resumed);
+    let cpu = live_cpu + cpu_time(pid)?.saturating_sub(cpu_before);
+    let rss = rss_bytes(pid)?;
+    watch.abort();
+
     Ok(Row {
         workload: w,
         nodes,
         measured,
         throughput: measured as f64 / elapsed.as_secs_f64(),
         create_rate,
+        backlog_throughput: measured as f64 / backlog_elapsed.as_secs_f64(),
         p50: percentile(&latencies, 0.5),
         p99: percentile(&latencies, 0.99),
-        cpu_cores: cpu.as_secs_f64() / elapsed.as_secs_f64(),
+        cpu_cores: cpu.as_secs_f64() / (elapsed + backlog_elapsed).as_secs_f64(),
         rss,
     })
+}
+
+/// Sends a signal (`-STOP`, `-CONT`) to a process.
+fn signal(pid: u32, sig: &str) -> anyhow::Result<()> {
+    let status = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()?;
+    ensure!(status.success(), "kill {sig} {pid} failed");
+    Ok(())
 }
 
 async fn tug_client_for(kubeconfig: &Path) -> anyhow::Result<Client> {
@@ -403,15 +455,15 @@ async fn run(options: Options) -> anyhow::Result<()> {
         rows.push(run_workload(dir.path(), w, options.divisor).await?);
     }
     println!(
-        "\n| workload | nodes | measured pods | pods/s | create/s | p50 ms | p99 ms | scheduler CPU (cores) | scheduler RSS MiB | upstream floor | goal |"
+        "\n| workload | nodes | pods per batch | backlog pods/s | live pods/s | live create/s | live p50 ms | live p99 ms | scheduler CPU (cores) | scheduler RSS MiB | upstream floor | goal (backlog) |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in &rows {
         let goal = if r.workload.goal > 0.0 {
             format!(
                 ">= {:.0} ({})",
                 r.workload.goal,
-                if r.throughput >= r.workload.goal {
+                if r.backlog_throughput >= r.workload.goal {
                     "met"
                 } else {
                     "NOT met"
@@ -421,10 +473,11 @@ async fn run(options: Options) -> anyhow::Result<()> {
             "-".to_owned()
         };
         println!(
-            "| {} | {} | {} | {:.0} | {:.0} | {:.1} | {:.1} | {:.2} | {:.1} | {:.0} | {} |",
+            "| {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.1} | {:.1} | {:.2} | {:.1} | {:.0} | {} |",
             r.workload.name,
             r.nodes,
             r.measured,
+            r.backlog_throughput,
             r.throughput,
             r.create_rate,
             r.p50.as_secs_f64() * 1000.0,
