@@ -449,6 +449,113 @@ async fn pods_run_restart_fail_and_terminate_on_a_real_node() -> anyhow::Result<
         "signals the test server recorded"
     );
 
+    // Two containers share an emptyDir; configMap volumes, secret env and a missing
+    // configMap (CreateContainerConfigError with upstream's message).
+    let config_maps: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(client.clone(), "default");
+    config_maps
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "app-config"}, "data": {"greeting": "hello"}}))?,
+        )
+        .await?;
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(client.clone(), "default");
+    secrets
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "app-secret"}, "stringData": {"token": "s3cr3t"}}))?,
+        )
+        .await?;
+    pods.create(
+        &PostParams::default(),
+        &pod(
+            "shared",
+            serde_json::json!({
+                "volumes": [{"name": "data", "emptyDir": {}},
+                            {"name": "cfg", "configMap": {"name": "app-config"}}],
+                "containers": [
+                    {"name": "writer", "image": "busybox",
+                     "command": ["sh", "-c", "echo from-writer > /data/f; exec sleep 3600"],
+                     "volumeMounts": [{"name": "data", "mountPath": "/data"}]},
+                    {"name": "reader", "image": "busybox",
+                     "command": ["sh", "-c", "until [ -f /data/f ]; do sleep 0.1; done; cat /data/f /etc/app/greeting; echo token=$TOKEN; exec sleep 3600"],
+                     "env": [{"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "app-secret", "key": "token"}}}],
+                     "volumeMounts": [{"name": "data", "mountPath": "/data"}, {"name": "cfg", "mountPath": "/etc/app"}]}]}),
+        )?,
+    )
+    .await?;
+    pods.create(
+        &PostParams::default(),
+        &pod(
+            "no-config",
+            serde_json::json!({"containers": [{"name": "c", "image": "busybox", "command": ["sleep", "3600"],
+                "env": [{"name": "X", "valueFrom": {"configMapKeyRef": {"name": "missing", "key": "k"}}}]}]}),
+        )?,
+    )
+    .await?;
+    let shared = wait_for("shared Running", &agent, || async {
+        let p = pods.get("shared").await?;
+        Ok(if phase(&p) == "Running" {
+            Ok(p)
+        } else {
+            Err(format!("{:?}", p.status))
+        })
+    })
+    .await?;
+    let shared_uid = shared.metadata.uid.clone().context("uid")?;
+    let reader = cri
+        .list_containers(HashMap::from([
+            (LABEL_POD_UID.to_owned(), shared_uid),
+            (
+                "io.kubernetes.container.name".to_owned(),
+                "reader".to_owned(),
+            ),
+        ]))
+        .await?;
+    let reader = reader.first().context("no reader container")?;
+    let reader_log = cri.container_status(&reader.id).await?.log_path;
+    wait_for("the reader's output", &agent, || async {
+        let text = fs::read_to_string(&reader_log).unwrap_or_default();
+        Ok(
+            if text.contains("from-writer")
+                && text.contains("hello")
+                && text.contains("token=s3cr3t")
+            {
+                Ok(())
+            } else {
+                Err(text)
+            },
+        )
+    })
+    .await?;
+    wait_for(
+        "no-config in CreateContainerConfigError",
+        &agent,
+        || async {
+            let p = pods.get("no-config").await?;
+            let waiting = p
+                .status
+                .as_ref()
+                .and_then(|s| s.container_statuses.as_ref())
+                .and_then(|s| s.first())
+                .and_then(|s| s.state.clone())
+                .and_then(|s| s.waiting);
+            Ok(match waiting {
+                Some(w)
+                    if w.reason.as_deref() == Some("CreateContainerConfigError")
+                        && w.message.as_deref() == Some("configmap \"missing\" not found") =>
+                {
+                    Ok(())
+                }
+                other => Err(format!("{other:?}")),
+            })
+        },
+    )
+    .await?;
+
     // kill -9 of the agent and a restart: running containers are adopted, not recreated.
     agent.kill();
     agent.spawn()?;
@@ -483,7 +590,15 @@ async fn pods_run_restart_fail_and_terminate_on_a_real_node() -> anyhow::Result<
     assert_eq!(containers.len(), 1, "no second container: {containers:?}");
 
     // Deleting every pod removes their sandboxes.
-    for name in ["sleeper", "crasher", "bad-image", "job", "after-restart"] {
+    for name in [
+        "sleeper",
+        "crasher",
+        "bad-image",
+        "job",
+        "after-restart",
+        "shared",
+        "no-config",
+    ] {
         pods.delete(name, &DeleteParams::default().grace_period(1))
             .await?;
     }
