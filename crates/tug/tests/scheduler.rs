@@ -248,7 +248,7 @@ async fn scheduler_places_pods_by_resources_taints_and_node_affinity() -> anyhow
 #[tokio::test]
 async fn unschedulable_pods_report_reasons_and_schedule_when_a_node_fits() -> anyhow::Result<()> {
     let (_dir, tug, c) = setup(&[]).await?;
-    node(&c, "n1", "1", &[], json!([])).await?;
+    node(&c, "n1", "3", &[], json!([])).await?;
     node(
         &c,
         "n2",
@@ -265,6 +265,9 @@ async fn unschedulable_pods_report_reasons_and_schedule_when_a_node_fits() -> an
         json!([{"key": "key", "value": "value", "effect": "NoSchedule"}]),
     )
     .await?;
+    // A pod of the same priority fills most of n1: nothing can be preempted for the next.
+    pod(&c, "blocker", "2", &[], json!({})).await?;
+    assert_eq!(bound(&c, "blocker").await?, "n1");
     pod(&c, "huge", "2", &[], json!({})).await?;
     let message = unschedulable(&c, "huge").await?;
     assert_eq!(
