@@ -728,6 +728,96 @@ pub fn num_feasible_nodes_to_find(percentage: Option<i32>, num_all_nodes: usize)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::SchedulerConfiguration;
+
+    fn framework(yaml: &str) -> anyhow::Result<Framework> {
+        let config = SchedulerConfiguration::parse(yaml)?;
+        Framework::new(&config.profiles[0], &Handle::default())
+    }
+
+    #[test]
+    fn the_default_profile_has_upstreams_plugins_per_point() {
+        // VolumeBinding scores only behind the StorageCapacityScoring gate (alpha, off in
+        // 1.33), so it is not a score plugin here.
+        let fw = framework("{}").expect("default profile");
+        let enabled = fw.enabled();
+        assert_eq!(
+            enabled["filter"],
+            [
+                "NodeUnschedulable",
+                "NodeName",
+                "TaintToleration",
+                "NodeAffinity",
+                "NodePorts",
+                "NodeResourcesFit",
+                "VolumeBinding",
+                "PodTopologySpread",
+                "InterPodAffinity",
+            ]
+        );
+        assert_eq!(
+            enabled["score"],
+            [
+                "TaintToleration",
+                "NodeAffinity",
+                "NodeResourcesFit",
+                "PodTopologySpread",
+                "InterPodAffinity",
+                "NodeResourcesBalancedAllocation",
+                "ImageLocality",
+            ]
+        );
+        assert_eq!(enabled["postFilter"], ["DefaultPreemption"]);
+        assert_eq!(enabled["bind"], ["DefaultBinder"]);
+        assert_eq!(enabled["preEnqueue"], ["SchedulingGates"]);
+        assert_eq!(fw.score_weight("TaintToleration"), Some(3));
+        assert_eq!(fw.score_weight("PodTopologySpread"), Some(2));
+        assert_eq!(fw.score_weight("ImageLocality"), Some(1));
+    }
+
+    #[test]
+    fn profiles_disable_enable_and_reweight_plugins() {
+        let fw = framework(
+            r#"
+profiles:
+- schedulerName: custom
+  plugins:
+    multiPoint:
+      disabled: [{name: DefaultPreemption}]
+    score:
+      disabled: [{name: ImageLocality}, {name: NodeResourcesBalancedAllocation}]
+      enabled: [{name: NodeResourcesFit, weight: 5}]
+  pluginConfig:
+  - name: NodeResourcesFit
+    args: {scoringStrategy: {type: MostAllocated}}
+"#,
+        )
+        .expect("valid profile");
+        let enabled = fw.enabled();
+        assert!(enabled["postFilter"].is_empty());
+        assert_eq!(enabled["score"][0], "NodeResourcesFit");
+        assert!(!enabled["score"].contains(&"ImageLocality"));
+        assert!(enabled["filter"].contains(&"NodeResourcesFit"));
+        assert_eq!(fw.score_weight("NodeResourcesFit"), Some(5));
+        assert_eq!(fw.scheduler_name, "custom");
+    }
+
+    #[test]
+    fn bad_profiles_are_errors_naming_the_plugin() {
+        let err = |yaml: &str| framework(yaml).expect_err("invalid").to_string();
+        assert!(
+            err("profiles:\n- plugins:\n    filter:\n      enabled: [{name: Nope}]\n")
+                .contains("\"Nope\" does not exist")
+        );
+        assert!(
+            err("profiles:\n- plugins:\n    bind:\n      disabled: [{name: '*'}]\n")
+                .contains("bind plugin")
+        );
+        assert!(
+            err("profiles:\n- pluginConfig:\n  - name: NodeResourcesFit\n    args: {scoringStrategy: {type: Bogus}}\n")
+                .contains("NodeResourcesFit")
+        );
+    }
 
     #[test]
     fn feasible_node_count_follows_upstream() {
