@@ -7,6 +7,7 @@
 //! profile in order.
 
 pub mod cache;
+pub mod nodeaffinity;
 pub mod runtime;
 pub mod types;
 
