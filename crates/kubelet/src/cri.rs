@@ -98,6 +98,37 @@ impl Cri {
         Ok(reply.into_inner())
     }
 
+    /// The runtime's readiness: `None` when RuntimeReady and NetworkReady are both true, else
+    /// a message as upstream's kubelet words it.
+    pub async fn readiness_problem(&self) -> Option<String> {
+        let reply = match self
+            .runtime
+            .clone()
+            .status(cri::StatusRequest { verbose: false })
+            .await
+        {
+            Ok(r) => r.into_inner(),
+            Err(e) => return Some(format!("container runtime is down: {}", e.message())),
+        };
+        let conditions = reply.status.map(|s| s.conditions).unwrap_or_default();
+        for (kind, what) in [
+            ("RuntimeReady", "container runtime not ready"),
+            ("NetworkReady", "container runtime network not ready"),
+        ] {
+            match conditions.iter().find(|c| c.r#type == kind) {
+                Some(c) if c.status => {}
+                Some(c) => {
+                    return Some(format!(
+                        "{what}: {kind}=false reason:{} message:{}",
+                        c.reason, c.message
+                    ));
+                }
+                None => return Some(format!("{what}: {kind} is not reported")),
+            }
+        }
+        None
+    }
+
     /// Starts a pod sandbox; returns its id.
     pub async fn run_pod_sandbox(&self, config: cri::PodSandboxConfig) -> Result<String, Error> {
         let reply = self

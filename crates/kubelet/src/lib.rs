@@ -200,10 +200,11 @@ pub async fn run(config: Config, stop: CancellationToken) -> Result<(), Error> {
         format!("{}://{}", version.runtime_name, version.runtime_version),
         data,
     );
-    let registered = register_with_retry(&client, &facts, &stop).await?;
+    let registered = register_with_retry(&client, &facts, &runtime, &stop).await?;
     tracing::info!(node = config.node_name, ip = %config.node_ip, pod_cidr = config.pod_cidr, "node registered");
     tokio::spawn(node::heartbeat(
         client.clone(),
+        runtime.clone(),
         facts.clone(),
         registered,
         stop.child_token(),
@@ -238,12 +239,13 @@ pub async fn run(config: Config, stop: CancellationToken) -> Result<(), Error> {
 async fn register_with_retry(
     client: &kube::Client,
     facts: &node::NodeFacts,
+    runtime: &cri::Cri,
     stop: &CancellationToken,
 ) -> Result<k8s_openapi::api::core::v1::Node, Error> {
     let mut delay = Duration::from_millis(200);
     let mut attempts = 0;
     loop {
-        match node::register(client, facts).await {
+        match node::register(client, facts, runtime).await {
             Ok(node) => return Ok(node),
             Err(e) if attempts < 30 => {
                 tracing::warn!(error = %e, "cannot register the node yet; retrying");

@@ -21,6 +21,8 @@ use kube::{
 };
 use tokio_util::sync::CancellationToken;
 
+use crate::cri::Cri;
+
 /// The kubelet version the node reports.
 pub const KUBELET_VERSION: &str = concat!("v1.33.0+tug-", env!("CARGO_PKG_VERSION"));
 /// How often the Lease is renewed (upstream: `nodeLeaseDurationSeconds` 40 s / 4).
@@ -173,14 +175,16 @@ pub fn go_arch() -> &'static str {
 }
 
 /// Pressure signals the conditions are computed from.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Pressure {
     /// Available memory below the eviction threshold (100Mi).
     pub memory: bool,
     /// Free space of the data dir's file system below 10%.
     pub disk: bool,
-    /// Free PIDs below 10%... (not measured yet: always false).
+    /// Free PIDs below 10% (not measured yet: always false).
     pub pid: bool,
+    /// Why the node is not ready (the container runtime or its network), if it is not.
+    pub not_ready: Option<String>,
 }
 
 /// The node status: capacity, addresses, info, and conditions with upstream's reasons.
@@ -203,6 +207,7 @@ pub fn node_status(
         ),
         ("pods".to_owned(), Quantity(MAX_PODS.to_string())),
     ]);
+    let not_ready = pressure.not_ready.clone().unwrap_or_default();
     let condition = |type_: &str, bad: bool, good: (&str, &str), worse: (&str, &str)| {
         let status = if type_ == "Ready" {
             if bad { "False" } else { "True" }
@@ -272,9 +277,9 @@ pub fn node_status(
             ),
             condition(
                 "Ready",
-                false,
+                pressure.not_ready.is_some(),
                 ("KubeletReady", "kubelet is posting ready status"),
-                ("KubeletNotReady", "container runtime is down"),
+                ("KubeletNotReady", &not_ready),
             ),
         ]),
         node_info: Some(NodeSystemInfo {
@@ -310,6 +315,7 @@ pub fn measure_pressure(data_dir: &std::path::Path) -> Pressure {
         memory: available.is_some_and(|a| a < 100 * 1024 * 1024),
         disk,
         pid: false,
+        not_ready: None,
     }
 }
 
@@ -326,7 +332,7 @@ fn fs_free_ratio(path: &std::path::Path) -> Option<f64> {
 }
 
 /// Creates the Node (or adopts an existing one with the same name) and posts its status.
-pub async fn register(client: &Client, facts: &NodeFacts) -> Result<Node, Error> {
+pub async fn register(client: &Client, facts: &NodeFacts, cri: &Cri) -> Result<Node, Error> {
     let nodes: Api<Node> = Api::all(client.clone());
     let err = |what| {
         let node = facts.name.clone();
@@ -351,22 +357,30 @@ pub async fn register(client: &Client, facts: &NodeFacts) -> Result<Node, Error>
         }
         Err(e) => return Err(err("create")(e)),
     };
-    post_status(client, facts, &node).await
+    post_status(client, facts, &node, current_pressure(cri).await).await
 }
 
-async fn post_status(client: &Client, facts: &NodeFacts, node: &Node) -> Result<Node, Error> {
+/// Pressure and runtime readiness now.
+async fn current_pressure(cri: &Cri) -> Pressure {
+    Pressure {
+        not_ready: cri.readiness_problem().await,
+        ..measure_pressure(std::path::Path::new("/"))
+    }
+}
+
+async fn post_status(
+    client: &Client,
+    facts: &NodeFacts,
+    node: &Node,
+    pressure: Pressure,
+) -> Result<Node, Error> {
     let nodes: Api<Node> = Api::all(client.clone());
     let previous = node
         .status
         .as_ref()
         .and_then(|s| s.conditions.clone())
         .unwrap_or_default();
-    let status = node_status(
-        facts,
-        measure_pressure(std::path::Path::new("/")),
-        &previous,
-        Timestamp::now(),
-    );
+    let status = node_status(facts, pressure, &previous, Timestamp::now());
     let patch = serde_json::json!({ "status": status });
     nodes
         .patch_status(&facts.name, &PatchParams::default(), &Patch::Merge(&patch))
@@ -380,9 +394,15 @@ async fn post_status(client: &Client, facts: &NodeFacts, node: &Node) -> Result<
 
 /// Renews the Lease every 10 s and posts the node status when pressure changes or every
 /// 5 min, until `stop` is cancelled. Failures are logged and retried at the next tick.
-pub async fn heartbeat(client: Client, facts: NodeFacts, node: Node, stop: CancellationToken) {
+pub async fn heartbeat(
+    client: Client,
+    cri: Cri,
+    facts: NodeFacts,
+    node: Node,
+    stop: CancellationToken,
+) {
     let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-node-lease");
-    let mut last_pressure = measure_pressure(std::path::Path::new("/"));
+    let mut last_pressure = current_pressure(&cri).await;
     let mut last_report = tokio::time::Instant::now();
     let owner = OwnerReference {
         api_version: "v1".into(),
@@ -401,9 +421,12 @@ pub async fn heartbeat(client: Client, facts: NodeFacts, node: Node, stop: Cance
         if let Err(e) = renew_lease(&leases, &facts.name, &owner).await {
             tracing::warn!(node = facts.name, error = %e, "cannot renew the node lease");
         }
-        let pressure = measure_pressure(std::path::Path::new("/"));
+        let pressure = current_pressure(&cri).await;
         if pressure != last_pressure || last_report.elapsed() >= STATUS_REPORT {
-            match post_status(&client, &facts, &node).await {
+            if pressure.not_ready != last_pressure.not_ready {
+                tracing::warn!(problem = ?pressure.not_ready, "node readiness changed");
+            }
+            match post_status(&client, &facts, &node, pressure.clone()).await {
                 Ok(updated) => {
                     node = updated;
                     last_pressure = pressure;
@@ -506,6 +529,29 @@ mod tests {
             memory: true,
             ..Default::default()
         };
+        let down = Pressure {
+            not_ready: Some("container runtime is down: x".into()),
+            ..Default::default()
+        };
+        let status = node_status(&facts(), down, &[], Timestamp::UNIX_EPOCH);
+        let ready = status
+            .conditions
+            .unwrap_or_default()
+            .into_iter()
+            .find(|c| c.type_ == "Ready")
+            .expect("ready");
+        assert_eq!(
+            (
+                ready.status.as_str(),
+                ready.reason.as_deref(),
+                ready.message.as_deref()
+            ),
+            (
+                "False",
+                Some("KubeletNotReady"),
+                Some("container runtime is down: x")
+            )
+        );
         let second = node_status(
             &facts(),
             pressure,
