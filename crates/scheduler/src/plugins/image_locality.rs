@@ -21,9 +21,33 @@ const MAX_CONTAINER_THRESHOLD: i64 = 1000 * MB;
 
 const PRE_SCORE_KEY: &str = "PreScoreImageLocality";
 
-/// How many nodes the snapshot has.
-#[derive(Debug, Clone, Copy)]
-struct PreScoreState(usize);
+/// How many nodes the snapshot has, and the pod's normalised image names.
+#[derive(Debug, Clone)]
+struct PreScoreState {
+    total_nodes: usize,
+    images: Vec<String>,
+    containers: usize,
+}
+
+impl PreScoreState {
+    fn new(pod: &PodInfo, total_nodes: usize) -> Self {
+        let spec = pod.pod.spec.as_ref();
+        let containers = spec.map_or(0, |s| {
+            s.containers.len() + s.init_containers.as_ref().map_or(0, Vec::len)
+        });
+        let images = spec
+            .into_iter()
+            .flat_map(|s| s.init_containers.iter().flatten().chain(&s.containers))
+            .filter_map(|c| c.image.as_deref())
+            .map(normalized_image_name)
+            .collect();
+        Self {
+            total_nodes,
+            images,
+            containers,
+        }
+    }
+}
 
 /// The plugin.
 #[derive(Debug, Default)]
@@ -47,16 +71,10 @@ impl Plugin for ImageLocality {
 }
 
 /// The sum of the scaled sizes of the pod's images present on `node`.
-fn sum_image_scores(node: &NodeInfo, pod: &PodInfo, total_nodes: usize) -> i64 {
-    let Some(spec) = pod.pod.spec.as_ref() else {
-        return 0;
-    };
-    spec.init_containers
+fn sum_image_scores(node: &NodeInfo, images: &[String], total_nodes: usize) -> i64 {
+    images
         .iter()
-        .flatten()
-        .chain(&spec.containers)
-        .filter_map(|c| c.image.as_deref())
-        .filter_map(|image| node.image_states.get(&normalized_image_name(image)))
+        .filter_map(|image| node.image_states.get(image))
         .map(|state| {
             let spread = state.num_nodes as f64 / total_nodes.max(1) as f64;
             (state.size as f64 * spread) as i64
@@ -83,34 +101,30 @@ impl PreScorePlugin for ImageLocality {
     fn pre_score(
         &self,
         state: &mut CycleState,
-        _pod: &PodInfo,
+        pod: &PodInfo,
         _nodes: &[Arc<NodeInfo>],
         snapshot: &Snapshot,
     ) -> Status {
-        state.write(PRE_SCORE_KEY, PreScoreState(snapshot.len()));
+        state.write(PRE_SCORE_KEY, PreScoreState::new(pod, snapshot.len()));
         Status::success()
     }
 }
 
 impl ScorePlugin for ImageLocality {
     fn score(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> (i64, Status) {
-        // Without PreScore, the widest image spread seen is the best lower bound of the node
-        // count.
-        let total = state
-            .read::<PreScoreState>(PRE_SCORE_KEY)
-            .map(|s| s.0)
-            .unwrap_or_else(|| {
-                node.image_states
-                    .values()
-                    .map(|s| s.num_nodes)
-                    .max()
-                    .unwrap_or(1)
-            });
-        let containers = pod.pod.spec.as_ref().map_or(0, |s| {
-            s.containers.len() + s.init_containers.as_ref().map_or(0, Vec::len)
-        });
-        let sum = sum_image_scores(node, pod, total);
-        (calculate_priority(sum, containers), Status::success())
+        let computed;
+        let s = match state.read::<PreScoreState>(PRE_SCORE_KEY) {
+            Some(s) => s,
+            None => {
+                // Without PreScore, the widest image spread seen is the best lower bound of
+                // the node count.
+                let widest = node.image_states.values().map(|s| s.num_nodes).max();
+                computed = PreScoreState::new(pod, widest.unwrap_or(1));
+                &computed
+            }
+        };
+        let sum = sum_image_scores(node, &s.images, s.total_nodes);
+        (calculate_priority(sum, s.containers), Status::success())
     }
 }
 
@@ -212,5 +226,10 @@ mod tests {
             run(PodBuilder::new("p").image("gcr.io/300"), nodes),
             vec![28, 28]
         );
+    }
+
+    #[test]
+    fn registers_no_events_as_a_score_only_plugin() {
+        assert!(ImageLocality.events_to_register().is_empty());
     }
 }

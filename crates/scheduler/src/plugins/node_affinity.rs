@@ -641,4 +641,16 @@ mod tests {
             "Added affinity"
         );
     }
+
+    #[test]
+    fn registers_upstreams_events() {
+        let want: Vec<ClusterEvent> = [
+            (EventResource::Node, ActionType::Add),
+            (EventResource::Node, ActionType::UpdateLabel),
+        ]
+        .into_iter()
+        .map(|(r, a)| ClusterEvent::new(r, a))
+        .collect();
+        assert_eq!(NodeAffinity::default().events_to_register(), want);
+    }
 }

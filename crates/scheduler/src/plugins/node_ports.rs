@@ -212,4 +212,17 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn registers_upstreams_events() {
+        let want: Vec<ClusterEvent> = [
+            (EventResource::Pod, ActionType::Delete),
+            (EventResource::Node, ActionType::Add),
+            (EventResource::Node, ActionType::Update),
+        ]
+        .into_iter()
+        .map(|(r, a)| ClusterEvent::new(r, a))
+        .collect();
+        assert_eq!(NodePorts.events_to_register(), want);
+    }
 }

@@ -282,4 +282,25 @@ mod tests {
             assert!(err.starts_with(want), "{err}");
         }
     }
+
+    #[test]
+    fn registers_upstreams_events() {
+        let want: Vec<ClusterEvent> = [
+            (EventResource::Pod, ActionType::Delete),
+            (EventResource::Pod, ActionType::UpdatePodSpec),
+            (EventResource::Node, ActionType::Add),
+            (EventResource::Node, ActionType::UpdateAllocatable),
+            (EventResource::Node, ActionType::UpdateTaint),
+            (EventResource::Node, ActionType::UpdateLabel),
+        ]
+        .into_iter()
+        .map(|(r, a)| ClusterEvent::new(r, a))
+        .collect();
+        assert_eq!(
+            BalancedAllocation::from_args(None)
+                .expect("defaults are valid")
+                .events_to_register(),
+            want
+        );
+    }
 }

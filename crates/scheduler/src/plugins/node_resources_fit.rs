@@ -1385,4 +1385,20 @@ mod tests {
         );
         assert_eq!(fit(json!({})).scorer.resources, default_resources());
     }
+
+    #[test]
+    fn registers_upstreams_events() {
+        let want: Vec<ClusterEvent> = [
+            (EventResource::Pod, ActionType::Delete),
+            (EventResource::Pod, ActionType::UpdatePodSpec),
+            (EventResource::Node, ActionType::Add),
+            (EventResource::Node, ActionType::UpdateAllocatable),
+            (EventResource::Node, ActionType::UpdateTaint),
+            (EventResource::Node, ActionType::UpdateLabel),
+        ]
+        .into_iter()
+        .map(|(r, a)| ClusterEvent::new(r, a))
+        .collect();
+        assert_eq!(fit(json!({})).events_to_register(), want);
+    }
 }

@@ -402,4 +402,17 @@ mod tests {
             assert_eq!(got, want, "{name}");
         }
     }
+
+    #[test]
+    fn registers_upstreams_events() {
+        let want: Vec<ClusterEvent> = [
+            (EventResource::Node, ActionType::Add),
+            (EventResource::Node, ActionType::UpdateTaint),
+            (EventResource::Pod, ActionType::UpdatePodSpec),
+        ]
+        .into_iter()
+        .map(|(r, a)| ClusterEvent::new(r, a))
+        .collect();
+        assert_eq!(TaintToleration.events_to_register(), want);
+    }
 }

@@ -523,11 +523,8 @@ impl PreFilterPlugin for VolumeBinding {
     ) -> (Option<PreFilterResult>, Status) {
         match self.pod_claims(&pod.pod) {
             Err(s) => (None, s),
-            Ok(None) => {
-                // Reserve and PreBind must still see that there is nothing to do.
-                state.write(STATE_KEY, State::default());
-                (None, Status::skip())
-            }
+            // Reserve and PreBind read a missing state as "nothing to bind".
+            Ok(None) => (None, Status::skip()),
             Ok(Some(claims)) => {
                 state.write(
                     STATE_KEY,
@@ -1067,6 +1064,28 @@ mod tests {
             state
                 .read::<State>(STATE_KEY)
                 .is_some_and(|s| s.reserved.is_none())
+        );
+    }
+
+    #[test]
+    fn registers_upstreams_events() {
+        let want: Vec<ClusterEvent> = [
+            (EventResource::StorageClass, ActionType::Add),
+            (EventResource::StorageClass, ActionType::Update),
+            (EventResource::PersistentVolumeClaim, ActionType::Add),
+            (EventResource::PersistentVolumeClaim, ActionType::Update),
+            (EventResource::PersistentVolume, ActionType::Add),
+            (EventResource::PersistentVolume, ActionType::Update),
+            (EventResource::Node, ActionType::Add),
+            (EventResource::Node, ActionType::UpdateLabel),
+            (EventResource::Node, ActionType::UpdateTaint),
+        ]
+        .into_iter()
+        .map(|(r, a)| ClusterEvent::new(r, a))
+        .collect();
+        assert_eq!(
+            VolumeBinding::new(&Handle::default()).events_to_register(),
+            want
         );
     }
 }
