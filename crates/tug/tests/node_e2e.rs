@@ -316,7 +316,7 @@ async fn pods_run_restart_fail_and_terminate_on_a_real_node() -> anyhow::Result<
         pod(
             "job",
             serde_json::json!({"restartPolicy": "Never", "initContainers": [{"name": "init", "image": "busybox", "command": ["true"]}],
-                "containers": [{"name": "c", "image": "busybox", "command": ["sh", "-c", "exit 0"]}]}),
+                "containers": [{"name": "c", "image": "busybox", "command": ["sh", "-c", "echo all-done > /dev/termination-log"]}]}),
         )?,
         pod(
             "server",
@@ -423,6 +423,19 @@ async fn pods_run_restart_fail_and_terminate_on_a_real_node() -> anyhow::Result<
     })
     .await?;
     assert_eq!(container_state(&job).0, "terminated:Completed");
+    let message = job
+        .status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .and_then(|s| s.first())
+        .and_then(|s| s.state.clone())
+        .and_then(|s| s.terminated)
+        .and_then(|t| t.message);
+    assert_eq!(
+        message.as_deref(),
+        Some("all-done\n"),
+        "the termination message"
+    );
 
     // Deleting the test server sends it SIGTERM, and the pod object goes away.
     wait_for("server Running", &agent, || async {

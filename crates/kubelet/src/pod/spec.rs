@@ -21,6 +21,12 @@ pub const LABEL_POD_NAMESPACE: &str = "io.kubernetes.pod.namespace";
 pub const LABEL_CONTAINER_NAME: &str = "io.kubernetes.container.name";
 /// Annotation with the container's restart count.
 pub const ANNOTATION_RESTART_COUNT: &str = "io.kubernetes.container.restartCount";
+/// Annotation with the container's `terminationMessagePath`.
+pub const ANNOTATION_TERMINATION_MESSAGE_PATH: &str =
+    "io.kubernetes.container.terminationMessagePath";
+/// Annotation with the container's `terminationMessagePolicy`.
+pub const ANNOTATION_TERMINATION_MESSAGE_POLICY: &str =
+    "io.kubernetes.container.terminationMessagePolicy";
 /// Annotation with the pod's termination grace period, for cleanup after a restart.
 pub const ANNOTATION_GRACE: &str = "io.kubernetes.pod.terminationGracePeriod";
 
@@ -388,6 +394,17 @@ pub fn container_config(
                 .unwrap_or(30)
                 .to_string(),
         ),
+        (
+            ANNOTATION_TERMINATION_MESSAGE_PATH.to_owned(),
+            termination_message_path(container).unwrap_or_default(),
+        ),
+        (
+            ANNOTATION_TERMINATION_MESSAGE_POLICY.to_owned(),
+            container
+                .termination_message_policy
+                .clone()
+                .unwrap_or_else(|| "File".into()),
+        ),
     ]);
     let pod_security = spec.security_context.clone().unwrap_or_default();
     let security = container.security_context.clone().unwrap_or_default();
@@ -451,6 +468,62 @@ pub fn container_config(
         }),
         ..Default::default()
     }
+}
+
+/// Where the container writes its termination message (`/dev/termination-log` by default;
+/// `None` when set to the empty string).
+pub fn termination_message_path(container: &Container) -> Option<String> {
+    match container.termination_message_path.as_deref() {
+        None => Some("/dev/termination-log".into()),
+        Some("") => None,
+        Some(p) => Some(p.to_owned()),
+    }
+}
+
+/// The termination message of an exited container (upstream's `getTerminationMessage`): the
+/// file it wrote (at most 4096 bytes), else with `FallbackToLogsOnError` and a failure the
+/// tail of its log (at most 80 lines, 2048 bytes).
+pub fn termination_message(status: &cri::ContainerStatus) -> String {
+    let path = status
+        .annotations
+        .get(ANNOTATION_TERMINATION_MESSAGE_PATH)
+        .filter(|p| !p.is_empty());
+    if let Some(path) = path
+        && let Some(mount) = status.mounts.iter().find(|m| &m.container_path == path)
+        && let Ok(bytes) = std::fs::read(&mount.host_path)
+        && !bytes.is_empty()
+    {
+        let bytes = &bytes[..bytes.len().min(4096)];
+        return String::from_utf8_lossy(bytes).into_owned();
+    }
+    let fallback = status
+        .annotations
+        .get(ANNOTATION_TERMINATION_MESSAGE_POLICY)
+        .is_some_and(|p| p == "FallbackToLogsOnError");
+    if fallback && status.exit_code != 0 {
+        let log = std::fs::read_to_string(&status.log_path).unwrap_or_default();
+        return log_tail(&log, 80, 2048);
+    }
+    String::new()
+}
+
+/// The last `lines` messages of a CRI log (`<time> <stream> <P|F> <text>` per line), joined,
+/// keeping at most `max` bytes from the end.
+pub fn log_tail(log: &str, lines: usize, max: usize) -> String {
+    let texts: Vec<&str> = log
+        .lines()
+        .filter_map(|l| l.splitn(4, ' ').nth(3))
+        .collect();
+    let start = texts.len().saturating_sub(lines);
+    let mut text = texts[start..].join("\n");
+    if text.len() > max {
+        let mut cut = text.len() - max;
+        while !text.is_char_boundary(cut) {
+            cut += 1;
+        }
+        text = text[cut..].to_owned();
+    }
+    text
 }
 
 /// The managed `/etc/hosts` of a pod.
@@ -542,6 +615,14 @@ mod tests {
         assert_eq!(config.log_path, "c/2.log");
         assert_eq!(config.labels[LABEL_POD_UID], "u1");
         assert_eq!(config.labels[LABEL_CONTAINER_NAME], "c");
+    }
+
+    #[test]
+    fn log_tails_keep_the_last_messages() {
+        let log = "2026-01-01T00:00:00Z stdout F one\n2026-01-01T00:00:01Z stderr F two words\n";
+        assert_eq!(log_tail(log, 80, 2048), "one\ntwo words");
+        assert_eq!(log_tail(log, 1, 2048), "two words");
+        assert_eq!(log_tail(log, 80, 5), "words");
     }
 
     #[test]

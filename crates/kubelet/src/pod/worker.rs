@@ -531,6 +531,29 @@ impl Worker {
             }
         };
         let host_network = pod.spec.as_ref().and_then(|s| s.host_network) == Some(true);
+        if let Some(path) = spec::termination_message_path(c)
+            && !mounts.iter().any(|m| m.container_path == path)
+        {
+            let file = pod_dir
+                .join("containers")
+                .join(&c.name)
+                .join(attempt.to_string());
+            let created = file
+                .parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|()| std::fs::write(&file, b""));
+            if let Err(e) = created {
+                return Err(SyncError::Io(format!(
+                    "cannot create {}: {e}",
+                    file.display()
+                )));
+            }
+            mounts.push(cri::Mount {
+                container_path: path,
+                host_path: file.to_string_lossy().into_owned(),
+                ..Default::default()
+            });
+        }
         if !host_network && !mounts.iter().any(|m| m.container_path == "/etc/hosts") {
             mounts.push(cri::Mount {
                 container_path: "/etc/hosts".into(),
@@ -939,7 +962,16 @@ fn instance(c: &cri::Container, s: &cri::ContainerStatus) -> Instance {
         finished_at: s.finished_at,
         exit_code: s.exit_code,
         reason: s.reason.clone(),
-        message: s.message.clone(),
+        message: if state == RunState::Exited {
+            let own = spec::termination_message(s);
+            if own.is_empty() {
+                s.message.clone()
+            } else {
+                own
+            }
+        } else {
+            s.message.clone()
+        },
         image: s
             .image
             .as_ref()
