@@ -20,7 +20,7 @@
 //! migration and the alpha VolumeCapacityPriority scoring.
 
 use std::{
-    collections::{BTreeMap, HashMap, HashSet},
+    collections::{BTreeMap, BTreeSet, HashMap, HashSet},
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -63,6 +63,7 @@ pub const NOT_SUPPORTED_PROVISIONER: &str = "kubernetes.io/no-provisioner";
 pub const BIND_TIMEOUT: Duration = Duration::from_secs(30);
 
 const STATE_KEY: &str = "VolumeBinding";
+const LABEL_HOSTNAME: &str = "kubernetes.io/hostname";
 const WAIT_FOR_FIRST_CONSUMER: &str = "WaitForFirstConsumer";
 
 /// A static binding: this PV for this claim.
@@ -298,6 +299,28 @@ impl VolumeBinding {
         }
     }
 
+    /// The nodes the bound claims' local PVs pin the pod to (upstream's `GetEligibleNodes`):
+    /// the intersection over PVs of the hostnames their node affinity names. `None` when no
+    /// bound PV is pinned to hostnames.
+    fn eligible_nodes(&self, bound: &[Arc<PersistentVolumeClaim>]) -> Option<BTreeSet<String>> {
+        let mut eligible: Option<BTreeSet<String>> = None;
+        for pvc in bound {
+            let name = pvc
+                .spec
+                .as_ref()
+                .and_then(|s| s.volume_name.as_deref())
+                .unwrap_or_default();
+            let Some(names) = self.listers.pv(name).and_then(|pv| pv_hostnames(&pv)) else {
+                continue;
+            };
+            eligible = Some(match eligible {
+                None => names,
+                Some(prev) => prev.intersection(&names).cloned().collect(),
+            });
+        }
+        eligible
+    }
+
     /// True when the claim's class has a provisioner and its `allowedTopologies` admit `node`.
     fn can_provision(&self, pvc: &PersistentVolumeClaim, node: &Node) -> bool {
         let class = claim_class(pvc);
@@ -402,6 +425,39 @@ pub fn pv_node_affinity_matches(pv: &PersistentVolume, node: &Node) -> bool {
         ..Default::default()
     };
     ParsedNodeSelector::new(required).matches(&labels_only)
+}
+
+/// The hostnames a PV's required node affinity pins it to, when every term names hosts with
+/// `kubernetes.io/hostname In` (upstream's `GetLocalPersistentVolumeNodeNames`; a term
+/// without such a requirement leaves the PV unpinned here, which is the safe reading). Node
+/// names are taken to equal their hostname labels, as upstream does.
+fn pv_hostnames(pv: &PersistentVolume) -> Option<BTreeSet<String>> {
+    let terms = &pv
+        .spec
+        .as_ref()?
+        .node_affinity
+        .as_ref()?
+        .required
+        .as_ref()?
+        .node_selector_terms;
+    if terms.is_empty() {
+        return None;
+    }
+    let mut out = BTreeSet::new();
+    for term in terms {
+        let mut names: Option<BTreeSet<String>> = None;
+        for e in term.match_expressions.iter().flatten() {
+            if e.key == LABEL_HOSTNAME && e.operator == "In" {
+                let values: BTreeSet<String> = e.values.iter().flatten().cloned().collect();
+                names = Some(match names {
+                    None => values,
+                    Some(prev) => prev.intersection(&values).cloned().collect(),
+                });
+            }
+        }
+        out.extend(names?);
+    }
+    Some(out)
 }
 
 fn pv_bound_to(pv: &PersistentVolume, pvc: &PersistentVolumeClaim) -> bool {
@@ -526,6 +582,7 @@ impl PreFilterPlugin for VolumeBinding {
             // Reserve and PreBind read a missing state as "nothing to bind".
             Ok(None) => (None, Status::skip()),
             Ok(Some(claims)) => {
+                let eligible = self.eligible_nodes(&claims.bound);
                 state.write(
                     STATE_KEY,
                     State {
@@ -533,7 +590,12 @@ impl PreFilterPlugin for VolumeBinding {
                         ..Default::default()
                     },
                 );
-                (None, Status::success())
+                (
+                    eligible.map(|names| PreFilterResult {
+                        node_names: Some(names),
+                    }),
+                    Status::success(),
+                )
             }
         }
     }
@@ -848,6 +910,36 @@ mod tests {
         let s1 = pl.filter(&state, pod, &node("node1"));
         let s2 = pl.filter(&state, pod, &node("node2"));
         Ok((s1, s2, state))
+    }
+
+    #[test]
+    fn bound_local_pvs_narrow_the_candidate_nodes() {
+        let pl = VolumeBinding::new(&handle(
+            vec![
+                pvc("on-node1", "wait", "1Gi", "pv-node1"),
+                pvc("anywhere", "wait", "1Gi", "pv-anywhere"),
+                pvc("on-node2", "wait", "1Gi", "pv-node2"),
+            ],
+            vec![
+                bound(pv("pv-node1", "wait", "1Gi", Some("node1")), "on-node1"),
+                bound(pv("pv-anywhere", "wait", "1Gi", None), "anywhere"),
+                bound(pv("pv-node2", "wait", "1Gi", Some("node2")), "on-node2"),
+            ],
+            classes(),
+        ));
+        let names = |claims: &[&str]| {
+            let mut state = CycleState::default();
+            let (r, s) = pl.pre_filter(&mut state, &pod_with_claims(claims), &Snapshot::default());
+            assert!(s.is_success());
+            r.and_then(|r| r.node_names)
+                .map(|n| n.into_iter().collect::<Vec<_>>())
+        };
+        assert_eq!(
+            names(&["on-node1", "anywhere"]),
+            Some(vec!["node1".to_owned()])
+        );
+        assert_eq!(names(&["anywhere"]), None);
+        assert_eq!(names(&["on-node1", "on-node2"]), Some(vec![]));
     }
 
     #[test]
