@@ -69,6 +69,30 @@ impl NodeAffinity {
         let Some(added) = args.added_affinity else {
             return Ok(Self::default());
         };
+        if added
+            .required_during_scheduling_ignored_during_execution
+            .as_ref()
+            .is_some_and(|sel| sel.node_selector_terms.is_empty())
+        {
+            return Err(
+                "addedAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms: Required value: must have at least one node selector term"
+                    .to_owned(),
+            );
+        }
+        let preferred = added
+            .preferred_during_scheduling_ignored_during_execution
+            .as_deref()
+            .unwrap_or_default();
+        if let Some((i, t)) = preferred
+            .iter()
+            .enumerate()
+            .find(|(_, t)| !(1..=100).contains(&t.weight))
+        {
+            return Err(format!(
+                "addedAffinity.preferredDuringSchedulingIgnoredDuringExecution[{i}].weight: Invalid value: {}: must be in the range 1-100",
+                t.weight
+            ));
+        }
         let added_node_selector = match &added.required_during_scheduling_ignored_during_execution {
             Some(sel) => Some(ParsedNodeSelector::parse_strict(sel).map_err(|e| {
                 format!("addedAffinity.requiredDuringSchedulingIgnoredDuringExecution.{e}")
@@ -537,6 +561,14 @@ mod tests {
             (
                 json!({"addedAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchFields": [{"key": "metadata.uid", "operator": "In", "values": ["x"]}]}]}}}),
                 "addedAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchFields[0].key: Invalid value",
+            ),
+            (
+                json!({"addedAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": []}}}),
+                "addedAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms: Required value",
+            ),
+            (
+                json!({"addedAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 0, "preference": {"matchExpressions": [{"key": "foo", "operator": "Exists"}]}}]}}),
+                "addedAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].weight: Invalid value: 0: must be in the range 1-100",
             ),
             (json!({"bogus": 1}), "unknown field `bogus`"),
         ];
