@@ -26,10 +26,7 @@ use std::{
     sync::Arc,
 };
 
-use k8s_openapi::api::core::v1::{
-    Node, NodeSelectorRequirement, NodeSelectorTerm, Pod, Taint, Toleration,
-    TopologySpreadConstraint,
-};
+use k8s_openapi::api::core::v1::{Node, Pod, Taint, Toleration, TopologySpreadConstraint};
 use rayon::prelude::*;
 use serde::Deserialize;
 use tug_apimachinery::labels::Selector;
@@ -38,6 +35,7 @@ use crate::framework::{
     ActionType, ClusterEvent, CycleState, EventResource, FilterPlugin, Handle, MAX_NODE_SCORE,
     NodeInfo, NodeScore, Plugin, PodInfo, PreFilterExtensions, PreFilterPlugin, PreFilterResult,
     PreScorePlugin, ScorePlugin, Snapshot, Status,
+    nodeaffinity::RequiredNodeAffinity,
     types::{labels_of, node_labels, to_selector},
 };
 
@@ -87,8 +85,8 @@ struct Constraint {
 
 impl Constraint {
     /// True when `node` counts for this constraint under its node inclusion policies.
-    fn includes(&self, pod: &Pod, node: &Node) -> bool {
-        (!self.honor_node_affinity || node_matches_required(pod, node))
+    fn includes(&self, required: &RequiredNodeAffinity, pod: &Pod, node: &Node) -> bool {
+        (!self.honor_node_affinity || required.matches(node))
             && (!self.honor_node_taints || tolerates_do_not_schedule_taints(pod, node))
     }
 }
@@ -275,75 +273,7 @@ fn count_matching(node: &NodeInfo, selector: &Selector, ns: &str) -> i64 {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Node affinity and taint helpers (private: the shared node-affinity helper is not there yet).
-
-/// The pod's `nodeSelector` and required node affinity hold for `node`.
-fn node_matches_required(pod: &Pod, node: &Node) -> bool {
-    let Some(spec) = pod.spec.as_ref() else {
-        return true;
-    };
-    let labels = node_labels(node);
-    if let Some(sel) = &spec.node_selector
-        && !sel.iter().all(|(k, v)| labels.get(k) == Some(v))
-    {
-        return false;
-    }
-    let required = spec
-        .affinity
-        .as_ref()
-        .and_then(|a| a.node_affinity.as_ref())
-        .and_then(|na| {
-            na.required_during_scheduling_ignored_during_execution
-                .as_ref()
-        });
-    match required {
-        None => true,
-        Some(ns) => ns.node_selector_terms.iter().any(|t| term_matches(t, node)),
-    }
-}
-
-fn term_matches(term: &NodeSelectorTerm, node: &Node) -> bool {
-    let exprs = term.match_expressions.as_deref().unwrap_or_default();
-    let fields = term.match_fields.as_deref().unwrap_or_default();
-    if exprs.is_empty() && fields.is_empty() {
-        return false;
-    }
-    let labels = node_labels(node);
-    let name = node.metadata.name.as_deref().unwrap_or_default();
-    exprs
-        .iter()
-        .all(|r| requirement_matches(r, labels.get(&r.key).map(String::as_str)))
-        && fields.iter().all(|r| {
-            r.key == "metadata.name"
-                && matches!(r.operator.as_str(), "In" | "NotIn")
-                && requirement_matches(r, Some(name))
-        })
-}
-
-fn requirement_matches(r: &NodeSelectorRequirement, value: Option<&str>) -> bool {
-    let values = r.values.as_deref().unwrap_or_default();
-    let int = |s: &str| s.parse::<i64>().ok();
-    match r.operator.as_str() {
-        "In" => value.is_some_and(|v| values.iter().any(|x| x == v)),
-        "NotIn" => value.is_none_or(|v| !values.iter().any(|x| x == v)),
-        "Exists" => value.is_some(),
-        "DoesNotExist" => value.is_none(),
-        "Gt" | "Lt" => {
-            let (Some(v), [bound]) = (value.and_then(int), values) else {
-                return false;
-            };
-            let Some(bound) = int(bound) else {
-                return false;
-            };
-            if r.operator == "Gt" {
-                v > bound
-            } else {
-                v < bound
-            }
-        }
-        _ => false,
-    }
-}
+// Taint helpers (nodeTaintsPolicy: Honor).
 
 fn tolerates(t: &Toleration, taint: &Taint) -> bool {
     let effect = t.effect.as_deref().unwrap_or_default();
@@ -444,6 +374,8 @@ impl CriticalPaths {
 #[derive(Debug, Clone, Default)]
 struct PreFilterState {
     constraints: Arc<Vec<Constraint>>,
+    /// The pod's nodeSelector and required node affinity.
+    required: Arc<RequiredNodeAffinity>,
     /// Per constraint: domain value → matching pods.
     counts: Vec<HashMap<String, i64>>,
     /// Per constraint: the two smallest domains.
@@ -470,7 +402,7 @@ impl PreFilterState {
         }
         let pod_labels = labels_of(&updated.pod);
         for (i, c) in self.constraints.iter().enumerate() {
-            if !c.selector.matches(pod_labels) || !c.includes(&pod.pod, n) {
+            if !c.selector.matches(pod_labels) || !c.includes(&self.required, &pod.pod, n) {
                 continue;
             }
             let Some(value) = labels.get(&c.topology_key) else {
@@ -518,6 +450,7 @@ type NodeCounts = Vec<(usize, String, i64)>;
 fn domain_counts<'a>(
     constraints: &[Constraint],
     pod: &Pod,
+    required: &RequiredNodeAffinity,
     nodes: &'a [Arc<NodeInfo>],
 ) -> Vec<HashMap<String, i64>> {
     let ns = pod.metadata.namespace.as_deref().unwrap_or_default();
@@ -531,9 +464,7 @@ fn domain_counts<'a>(
         }
         let mut affinity_ok = None;
         for (i, c) in constraints.iter().enumerate() {
-            if c.honor_node_affinity
-                && !*affinity_ok.get_or_insert_with(|| node_matches_required(pod, n))
-            {
+            if c.honor_node_affinity && !*affinity_ok.get_or_insert_with(|| required.matches(n)) {
                 continue;
             }
             if c.honor_node_taints && !tolerates_do_not_schedule_taints(pod, n) {
@@ -586,7 +517,8 @@ impl PreFilterPlugin for PodTopologySpread {
         if constraints.is_empty() {
             return (None, Status::skip());
         }
-        let counts = domain_counts(&constraints, &pod.pod, snapshot.nodes());
+        let required = RequiredNodeAffinity::of_pod(&pod.pod);
+        let counts = domain_counts(&constraints, &pod.pod, &required, snapshot.nodes());
         let critical = counts
             .iter()
             .map(|m| {
@@ -601,6 +533,7 @@ impl PreFilterPlugin for PodTopologySpread {
             PRE_FILTER_KEY,
             PreFilterState {
                 constraints: Arc::new(constraints),
+                required: Arc::new(required),
                 counts,
                 critical,
             },
@@ -755,6 +688,7 @@ impl PreScorePlugin for PodTopologySpread {
             })
             .collect();
         let ns = pod.pod.metadata.namespace.as_deref().unwrap_or_default();
+        let required = RequiredNodeAffinity::of_pod(&pod.pod);
         let per_node = |node: &Arc<NodeInfo>| -> NodeCounts {
             let Some(n) = node.node() else {
                 return Vec::new();
@@ -765,7 +699,7 @@ impl PreScorePlugin for PodTopologySpread {
             }
             let mut out = Vec::new();
             for (i, c) in constraints.iter().enumerate() {
-                if !c.includes(&pod.pod, n) {
+                if !c.includes(&required, &pod.pod, n) {
                     continue;
                 }
                 let value = labels
