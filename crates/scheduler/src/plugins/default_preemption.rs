@@ -922,6 +922,29 @@ mod tests {
     }
 
     #[test]
+    fn resource_victims_through_the_default_plugins() {
+        // NodeResourcesFit rejects both nodes for cpu; node1's low-priority pod is enough.
+        let small = |n: &str| {
+            NodeBuilder::new(n).allocatable(&[("cpu", "1"), ("memory", "1Gi"), ("pods", "10")])
+        };
+        let pod = PodBuilder::new("preemptor")
+            .priority(100)
+            .container(&[("cpu", "1")]);
+        let user = |n: &str, p: i32| PodBuilder::new(n).priority(p).container(&[("cpu", "600m")]);
+        let out = preempt(
+            pod,
+            vec![
+                (small("node1"), vec![user("low", 1)]),
+                (small("node2"), vec![user("high", 1000)]),
+            ],
+            &Handle::default(),
+        );
+        assert!(out.status.is_success(), "{:?}", out.status);
+        assert_eq!(out.node(), Some("node1"));
+        assert_eq!(out.victims(), ["low"]);
+    }
+
+    #[test]
     fn num_candidates_and_args() {
         let h = Handle::default();
         let pl = |v: serde_json::Value| DefaultPreemption::from_args(Some(&v), &h);

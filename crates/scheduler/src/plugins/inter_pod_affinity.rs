@@ -422,11 +422,13 @@ impl FilterPlugin for InterPodAffinity {
             }
         }
 
-        if !s.existing_anti_affinity_counts.is_empty()
-            && labels
-                .iter()
-                .any(|(k, v)| s.existing_anti_affinity_counts.get(k, v) > 0)
-        {
+        // Walk the (few) topology keys with counts rather than every node label.
+        if s.existing_anti_affinity_counts.0.iter().any(|(k, values)| {
+            labels
+                .get(k)
+                .and_then(|v| values.get(v))
+                .is_some_and(|c| *c > 0)
+        }) {
             return Status::unschedulable(ERR_REASON_EXISTING_ANTI_AFFINITY_RULES_NOT_MATCH);
         }
         Status::success()
