@@ -47,13 +47,16 @@ struct Seen {
     at: Instant,
 }
 
+/// What identifies a repeat: involved object, type, reason and message.
+type RepeatKey = (String, String, String, String);
+
 /// Records Events for one component (`default-scheduler`, `kubelet` …).
 #[derive(Clone)]
 pub struct EventRecorder {
     client: kube::Client,
     component: String,
     host: Option<String>,
-    seen: Arc<Mutex<HashMap<(String, String, String, String), Seen>>>,
+    seen: Arc<Mutex<HashMap<RepeatKey, Seen>>>,
 }
 
 impl std::fmt::Debug for EventRecorder {

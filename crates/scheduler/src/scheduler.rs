@@ -55,7 +55,7 @@ pub const NO_NODES_AVAILABLE: &str = "no nodes available to schedule pods";
 #[derive(Debug)]
 enum Failure {
     /// No node fits.
-    Fit(FitError),
+    Fit(Box<FitError>),
     /// Something went wrong (retried with back-off).
     Error(Status),
 }
@@ -619,18 +619,18 @@ impl Scheduler {
         snapshot: &Snapshot,
     ) -> Result<String, Failure> {
         if snapshot.is_empty() {
-            return Err(Failure::Fit(FitError::default()));
+            return Err(Failure::Fit(Box::default()));
         }
         let (pre, status) = fw.run_pre_filter(state, pod, snapshot);
         if !status.is_success() {
             if status.code == Code::Error {
                 return Err(Failure::Error(status));
             }
-            return Err(Failure::Fit(FitError {
+            return Err(Failure::Fit(Box::new(FitError {
                 num_all_nodes: snapshot.len(),
                 pre_filter: Some(status),
                 ..Default::default()
-            }));
+            })));
         }
         let nominated = self.queue.nominated();
         // A pod nominated by an earlier preemption tries its node first.
@@ -677,11 +677,11 @@ impl Scheduler {
                 .store((start + processed) % nodes.len(), Ordering::Relaxed);
         }
         if feasible.is_empty() {
-            return Err(Failure::Fit(FitError {
+            return Err(Failure::Fit(Box::new(FitError {
                 num_all_nodes: snapshot.len(),
                 statuses,
                 ..Default::default()
-            }));
+            })));
         }
         if feasible.len() == 1 {
             return Ok(feasible[0].name().to_owned());
@@ -900,6 +900,31 @@ impl Scheduler {
     }
 }
 
+/// Runs a scheduler with `config` until `cancel`: informers, leader election on the
+/// configured Lease (unless disabled), and the scheduling loop while leading.
+pub async fn run(
+    client: kube::Client,
+    config: SchedulerConfiguration,
+    cancel: CancellationToken,
+) -> anyhow::Result<()> {
+    let scheduler = Scheduler::new(client.clone(), &config, &cancel).await?;
+    let le = &config.leader_election;
+    let (_always, leader) = if le.leader_elect {
+        let mut elect = tug_client::leader::LeaderElectionConfig::new(
+            &le.resource_namespace,
+            &le.resource_name,
+        );
+        elect.lease_duration = le.lease_duration;
+        elect.renew_deadline = le.renew_deadline;
+        elect.retry_period = le.retry_period;
+        (None, tug_client::leader::run(client, elect, cancel.clone()))
+    } else {
+        let (tx, rx) = watch::channel(true);
+        (Some(tx), rx)
+    };
+    scheduler.run(leader, cancel).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -952,29 +977,4 @@ mod tests {
             "0/2 nodes are available: persistentvolumeclaim \"data\" not found."
         );
     }
-}
-
-/// Runs a scheduler with `config` until `cancel`: informers, leader election on the
-/// configured Lease (unless disabled), and the scheduling loop while leading.
-pub async fn run(
-    client: kube::Client,
-    config: SchedulerConfiguration,
-    cancel: CancellationToken,
-) -> anyhow::Result<()> {
-    let scheduler = Scheduler::new(client.clone(), &config, &cancel).await?;
-    let le = &config.leader_election;
-    let (_always, leader) = if le.leader_elect {
-        let mut elect = tug_client::leader::LeaderElectionConfig::new(
-            &le.resource_namespace,
-            &le.resource_name,
-        );
-        elect.lease_duration = le.lease_duration;
-        elect.renew_deadline = le.renew_deadline;
-        elect.retry_period = le.retry_period;
-        (None, tug_client::leader::run(client, elect, cancel.clone()))
-    } else {
-        let (tx, rx) = watch::channel(true);
-        (Some(tx), rx)
-    };
-    scheduler.run(leader, cancel).await
 }
