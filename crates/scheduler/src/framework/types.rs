@@ -112,11 +112,12 @@ impl Resource {
     }
 }
 
-/// Extended resources (`example.com/foo`), hugepages and attachable volumes: what upstream keeps
-/// in `ScalarResources`.
+/// Extended resources (`example.com/foo`), hugepages, prefixed native resources
+/// (`kubernetes.io/…`) and attachable volumes: what upstream keeps in `ScalarResources`.
 pub fn is_scalar_resource(name: &str) -> bool {
     name.starts_with("hugepages-")
         || name.starts_with("attachable-volumes-")
+        || name.contains("kubernetes.io/")
         || is_extended_resource(name)
 }
 
