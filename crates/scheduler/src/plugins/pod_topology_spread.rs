@@ -1045,6 +1045,29 @@ mod tests {
     }
 
     #[test]
+    fn node_taints_policy_honor_skips_untolerated_nodes() {
+        let c = |policy: &str| {
+            let mut c = spread("node", 1, DO_NOT_SCHEDULE, "foo");
+            c["nodeTaintsPolicy"] = json!(policy);
+            with_constraints(PodBuilder::new("p").label("foo", ""), vec![c]).info()
+        };
+        // node-b is empty but tainted: with Honor it is no domain, so the minimum is 1.
+        let snap = snapshot(vec![
+            (zone_node("node-a", "zone1"), vec![foo_pod("a1")]),
+            (
+                zone_node("node-b", "zone1").taint("k", "v", "NoSchedule"),
+                vec![],
+            ),
+            (zone_node("node-x", "zone2"), vec![foo_pod("x1")]),
+        ]);
+        assert_eq!(
+            feasible(&run_filter(&c("Honor"), &snap)),
+            ["node-a", "node-b", "node-x"]
+        );
+        assert_eq!(feasible(&run_filter(&c("Ignore"), &snap)), ["node-b"]);
+    }
+
+    #[test]
     fn filter_reasons() {
         let pod = with_constraints(
             PodBuilder::new("p").label("foo", ""),
