@@ -129,6 +129,30 @@ impl Cri {
         None
     }
 
+    /// Runs `cmd` in a container and waits (up to `timeout` seconds); returns the exit code
+    /// and the combined output.
+    pub async fn exec_sync(
+        &self,
+        container_id: &str,
+        cmd: Vec<String>,
+        timeout: i64,
+    ) -> Result<(i32, Vec<u8>), Error> {
+        let reply = self
+            .runtime
+            .clone()
+            .exec_sync(cri::ExecSyncRequest {
+                container_id: container_id.into(),
+                cmd,
+                timeout,
+            })
+            .await
+            .map_err(call("ExecSync"))?
+            .into_inner();
+        let mut output = reply.stdout;
+        output.extend(reply.stderr);
+        Ok((reply.exit_code, output))
+    }
+
     /// Starts a pod sandbox; returns its id.
     pub async fn run_pod_sandbox(&self, config: cri::PodSandboxConfig) -> Result<String, Error> {
         let reply = self

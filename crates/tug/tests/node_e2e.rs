@@ -323,8 +323,20 @@ async fn pods_run_restart_fail_and_terminate_on_a_real_node() -> anyhow::Result<
             serde_json::json!({"terminationGracePeriodSeconds": 20,
                 "volumes": [{"name": "signals", "hostPath": {"path": signals.to_string_lossy(), "type": "DirectoryOrCreate"}}],
                 "containers": [{"name": "s", "image": "tug/test-server:1.0",
+                    "ports": [{"name": "http", "containerPort": 8080}],
+                    "readinessProbe": {"httpGet": {"port": "http", "path": "/"}, "periodSeconds": 1},
                     "env": [{"name": "SIGNAL_LOG", "value": "/signals/log"}],
                     "volumeMounts": [{"name": "signals", "mountPath": "/signals"}]}]}),
+        )?,
+        pod(
+            "unready",
+            serde_json::json!({"containers": [{"name": "c", "image": "busybox", "command": ["sleep", "3600"],
+                "readinessProbe": {"exec": {"command": ["cat", "/tmp/ready"]}, "periodSeconds": 1}}]}),
+        )?,
+        pod(
+            "unhealthy",
+            serde_json::json!({"terminationGracePeriodSeconds": 1, "containers": [{"name": "c", "image": "busybox", "command": ["sleep", "3600"],
+                "livenessProbe": {"exec": {"command": ["false"]}, "periodSeconds": 1, "failureThreshold": 1}}]}),
         )?,
     ] {
         pods.create(&PostParams::default(), &p).await?;
@@ -438,15 +450,57 @@ async fn pods_run_restart_fail_and_terminate_on_a_real_node() -> anyhow::Result<
     );
 
     // Deleting the test server sends it SIGTERM, and the pod object goes away.
-    wait_for("server Running", &agent, || async {
-        let p = pods.get("server").await?;
+    fn ready(p: &Pod) -> bool {
+        p.status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
+            .is_some_and(|c| c.status == "True")
+    }
+    // Probes: an httpGet readiness probe makes the test server Ready; a failing exec
+    // readiness probe keeps a running pod unready; a failing liveness probe restarts.
+    wait_for(
+        "server Ready through its HTTP readiness probe",
+        &agent,
+        || async {
+            let p = pods.get("server").await?;
+            Ok(if ready(&p) {
+                Ok(())
+            } else {
+                Err(format!("{:?}", p.status))
+            })
+        },
+    )
+    .await?;
+    wait_for("unready Running", &agent, || async {
+        let p = pods.get("unready").await?;
         Ok(if phase(&p) == "Running" {
-            Ok(())
+            Ok(p)
         } else {
             Err(phase(&p))
         })
     })
     .await?;
+    wait_for(
+        "unhealthy restarted by its liveness probe",
+        &agent,
+        || async {
+            let p = pods.get("unhealthy").await?;
+            let (state, restarts, _) = container_state(&p);
+            Ok(if restarts >= 1 {
+                Ok(())
+            } else {
+                Err(format!("{state} {restarts}"))
+            })
+        },
+    )
+    .await?;
+    let unready = pods.get("unready").await?;
+    ensure!(
+        !ready(&unready),
+        "a failing readiness probe: {:?}",
+        unready.status
+    );
     pods.delete("server", &DeleteParams::default()).await?;
     wait_for("server deleted", &agent, || async {
         Ok(match pods.get_opt("server").await? {
@@ -611,6 +665,8 @@ async fn pods_run_restart_fail_and_terminate_on_a_real_node() -> anyhow::Result<
         "after-restart",
         "shared",
         "no-config",
+        "unready",
+        "unhealthy",
     ] {
         pods.delete(name, &DeleteParams::default().grace_period(1))
             .await?;

@@ -4,6 +4,7 @@
 
 pub mod backoff;
 pub mod env;
+pub mod probe;
 pub mod spec;
 pub mod status;
 pub mod volumes;

@@ -67,6 +67,10 @@ pub struct Observed {
     pub waiting: HashMap<String, (String, String)>,
     /// The node's IPs.
     pub host_ips: Vec<String>,
+    /// Running containers their readiness (or startup) probe does not call ready.
+    pub unready: std::collections::HashSet<String>,
+    /// Running containers whose startup probe has not succeeded yet.
+    pub not_started: std::collections::HashSet<String>,
 }
 
 fn time(nanos: i64) -> Option<Time> {
@@ -360,6 +364,14 @@ pub fn pod_status(pod: &Pod, observed: &Observed, now: Timestamp) -> PodStatus {
             )
         })
         .collect();
+    for s in &mut statuses {
+        if observed.unready.contains(&s.name) {
+            s.ready = false;
+        }
+        if observed.not_started.contains(&s.name) {
+            s.started = Some(false);
+        }
+    }
     statuses.sort_by(|a, b| a.name.cmp(&b.name));
     let mut phase = phase(&spec, &init_statuses, &statuses);
     // Terminal phases are final.
@@ -531,6 +543,7 @@ mod tests {
                 .map(|(n, i)| ((*n).to_owned(), i.clone()))
                 .collect(),
             waiting: HashMap::new(),
+            ..Default::default()
         }
     }
 
@@ -636,6 +649,20 @@ mod tests {
             &observed(&[("c", vec![instance(0, RunState::Exited, 2)])]),
         );
         assert_eq!(bad.phase.as_deref(), Some("Failed"));
+    }
+
+    #[test]
+    fn a_failing_readiness_probe_makes_a_running_pod_unready() {
+        let p = pod(serde_json::json!({"containers": [{"name": "c", "image": "busybox"}]}));
+        let mut o = observed(&[("c", vec![instance(0, RunState::Running, 0)])]);
+        o.unready.insert("c".into());
+        let s = check(&p, &o);
+        assert_eq!(s.phase.as_deref(), Some("Running"));
+        assert_eq!(
+            condition(&s, "Ready"),
+            ("False".into(), Some("ContainersNotReady".into()))
+        );
+        assert!(!s.container_statuses.expect("s")[0].ready);
     }
 
     #[test]

@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     backoff::Backoff,
-    env,
+    env, probe,
     spec::{self, ContainerInputs, Dns},
     status::{self, Instance, Observed, RunState},
     volumes,
@@ -85,6 +85,7 @@ pub struct Worker {
     sandbox_failures: Backoff,
     waiting: HashMap<String, (String, String)>,
     last_status: Option<serde_json::Value>,
+    prober: probe::Prober,
 }
 
 /// What one sync concluded.
@@ -105,6 +106,7 @@ impl Worker {
             sandbox_failures: Backoff::default(),
             waiting: HashMap::new(),
             last_status: None,
+            prober: probe::Prober::default(),
         }
     }
 
@@ -216,17 +218,8 @@ impl Worker {
             }
             None if restart_policy == "Never" && !containers.is_empty() => {
                 // A Never pod whose sandbox died is not recreated: report what we have.
-                self.write_status(
-                    pod,
-                    &Observed {
-                        sandbox_ready: false,
-                        pod_ips: vec![],
-                        containers,
-                        waiting: self.waiting.clone(),
-                        host_ips: self.ctx.host_ips.clone(),
-                    },
-                )
-                .await?;
+                let observed = self.observed(false, vec![], containers);
+                self.write_status(pod, &observed).await?;
                 return Ok(Next::After(RESYNC_TERMINAL));
             }
             None => {
@@ -399,7 +392,40 @@ impl Worker {
             }
             list.truncate(2);
         }
-        let observed = self.observed(true, pod_ips, containers);
+        // Probes of the running containers; failed liveness/startup probes kill them (the
+        // next sync restarts them per the restart policy).
+        let grace = spec.termination_grace_period_seconds.unwrap_or(30);
+        let kills = self
+            .prober
+            .run(
+                &self.ctx.cri,
+                &spec.containers,
+                &containers,
+                pod_ips.first().map(String::as_str),
+                grace,
+            )
+            .await;
+        for kill in kills {
+            tracing::info!(pod = %pod_key(pod), container = kill.container, "{}", kill.message);
+            if let Err(e) = self.ctx.cri.stop_container(&kill.id, kill.grace).await {
+                tracing::warn!(pod = %pod_key(pod), container = kill.container, error = %e, "cannot stop the container");
+            }
+        }
+        let mut observed = self.observed(true, pod_ips, containers);
+        for c in &spec.containers {
+            let Some(latest) = observed.containers.get(&c.name).and_then(|l| l.first()) else {
+                continue;
+            };
+            if latest.state != RunState::Running {
+                continue;
+            }
+            if !self.prober.ready(c, &latest.id) {
+                observed.unready.insert(c.name.clone());
+            }
+            if !self.prober.started(c, &latest.id) {
+                observed.not_started.insert(c.name.clone());
+            }
+        }
         let written = self.write_status(pod, &observed).await?;
         if status::is_terminal(&written) {
             tracing::info!(pod = %pod_key(pod), phase = written, "pod finished; stopping its sandbox");
@@ -421,6 +447,7 @@ impl Worker {
             containers,
             waiting: self.waiting.clone(),
             host_ips: self.ctx.host_ips.clone(),
+            ..Default::default()
         }
     }
 
