@@ -21,6 +21,9 @@ use kube::{
 const REPEAT_WINDOW: Duration = Duration::from_secs(10 * 60);
 /// How many recent events are remembered for folding.
 const MAX_REMEMBERED: usize = 4096;
+/// Events written at once: kube-rs speaks HTTP/1.1, so each concurrent write is a connection
+/// of its own; a bound keeps a burst of events from opening hundreds.
+const CONCURRENT_WRITES: usize = 16;
 
 /// `Normal` or `Warning`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +60,7 @@ pub struct EventRecorder {
     component: String,
     host: Option<String>,
     seen: Arc<Mutex<HashMap<RepeatKey, Seen>>>,
+    slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for EventRecorder {
@@ -75,6 +79,7 @@ impl EventRecorder {
             component: component.to_owned(),
             host: host.map(str::to_owned),
             seen: Arc::default(),
+            slots: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_WRITES)),
         }
     }
 
@@ -83,6 +88,9 @@ impl EventRecorder {
         let this = self.clone();
         let reason = reason.to_owned();
         tokio::spawn(async move {
+            let Ok(_slot) = this.slots.acquire().await else {
+                return;
+            };
             if let Err(e) = this.write(object, kind, &reason, message).await {
                 tracing::debug!(%reason, error = %e, "could not record event");
             }

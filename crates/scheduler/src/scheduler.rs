@@ -164,7 +164,13 @@ pub struct Scheduler {
     ties: TieBreaker,
     /// Pods scheduled (bound) so far.
     pub scheduled: AtomicU64,
+    /// Bindings in flight at once: kube-rs speaks HTTP/1.1, one connection per concurrent
+    /// request, so an unbounded burst would open a connection per pod.
+    bind_slots: Arc<tokio::sync::Semaphore>,
 }
+
+/// Concurrent binding cycles.
+const CONCURRENT_BINDINGS: usize = 32;
 
 impl std::fmt::Debug for Scheduler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -324,6 +330,7 @@ impl Scheduler {
             next_start: AtomicUsize::new(0),
             ties: TieBreaker::new(),
             scheduled: AtomicU64::new(0),
+            bind_slots: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_BINDINGS)),
         }))
     }
 
@@ -748,6 +755,9 @@ impl Scheduler {
         self.queue.nominate(info.clone(), None);
         let this = self.clone();
         self.runtime.spawn(async move {
+            let Ok(_slot) = this.bind_slots.clone().acquire_owned().await else {
+                return;
+            };
             let mut status = Status::success();
             if !wait.is_zero() {
                 // No in-tree plugin allows a waiting pod later, so a wait ends in its timeout

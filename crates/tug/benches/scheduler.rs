@@ -25,8 +25,9 @@
 //!   (SIGSTOP), then it is resumed: throughput is pods ÷ (last binding − resume), the
 //!   scheduler's own capacity (scheduling plus binding through the API) without the creates.
 //!
-//! The scheduler's CPU (cores used on average over both batches) and RSS at the end are read
-//! from `/proc`. Timings never fail the run.
+//! The scheduler's CPU (cores used on average over both batches), the API server's CPU while
+//! the backlog drains, and the scheduler's RSS at the end are read from `/proc`. Timings never
+//! fail the run.
 
 mod support;
 
@@ -306,6 +307,7 @@ struct Row {
     p50: Duration,
     p99: Duration,
     cpu_cores: f64,
+    server_cpu_cores: f64,
     rss: u64,
 }
 
@@ -393,6 +395,7 @@ async fn run_workload(dir: &Path, w: Workload, divisor: usize) -> anyhow::Result
     })
     .await;
     let cpu_before = cpu_time(pid)?;
+    let server_cpu_before = cpu_time(server.pid())?;
     let resumed = Instant::now();
     signal(pid, "-CONT")?;
     created?;
@@ -409,6 +412,7 @@ async fn run_workload(dir: &Path, w: Workload, divisor: usize) -> anyhow::Result
         .unwrap_or(resumed);
     let backlog_elapsed = backlog_last.saturating_duration_since(resumed);
     let cpu = live_cpu + cpu_time(pid)?.saturating_sub(cpu_before);
+    let server_cpu = cpu_time(server.pid())?.saturating_sub(server_cpu_before);
     let rss = rss_bytes(pid)?;
     watch.abort();
 
@@ -422,6 +426,7 @@ async fn run_workload(dir: &Path, w: Workload, divisor: usize) -> anyhow::Result
         p50: percentile(&latencies, 0.5),
         p99: percentile(&latencies, 0.99),
         cpu_cores: cpu.as_secs_f64() / (elapsed + backlog_elapsed).as_secs_f64(),
+        server_cpu_cores: server_cpu.as_secs_f64() / backlog_elapsed.as_secs_f64(),
         rss,
     })
 }
@@ -455,9 +460,9 @@ async fn run(options: Options) -> anyhow::Result<()> {
         rows.push(run_workload(dir.path(), w, options.divisor).await?);
     }
     println!(
-        "\n| workload | nodes | pods per batch | backlog pods/s | live pods/s | live create/s | live p50 ms | live p99 ms | scheduler CPU (cores) | scheduler RSS MiB | upstream floor | goal (backlog) |"
+        "\n| workload | nodes | pods per batch | backlog pods/s | live pods/s | live create/s | live p50 ms | live p99 ms | scheduler CPU (cores) | API server CPU in backlog (cores) | scheduler RSS MiB | upstream floor | goal (backlog) |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in &rows {
         let goal = if r.workload.goal > 0.0 {
             format!(
@@ -473,7 +478,7 @@ async fn run(options: Options) -> anyhow::Result<()> {
             "-".to_owned()
         };
         println!(
-            "| {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.1} | {:.1} | {:.2} | {:.1} | {:.0} | {} |",
+            "| {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.1} | {:.1} | {:.2} | {:.2} | {:.1} | {:.0} | {} |",
             r.workload.name,
             r.nodes,
             r.measured,
@@ -483,6 +488,7 @@ async fn run(options: Options) -> anyhow::Result<()> {
             r.p50.as_secs_f64() * 1000.0,
             r.p99.as_secs_f64() * 1000.0,
             r.cpu_cores,
+            r.server_cpu_cores,
             r.rss as f64 / (1024.0 * 1024.0),
             r.workload.upstream_floor,
             goal,

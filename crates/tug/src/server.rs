@@ -57,7 +57,7 @@ async fn serve(options: ServerOptions) -> anyhow::Result<()> {
     let token = server.shutdown_token();
     cancel_on_signal(token.clone())?;
     if let Some(scheduler) = options.scheduler {
-        let client = tug_client::client_from_kubeconfig(&server.kubeconfig_path())
+        let client = tug_client::client_from_kubeconfig(server.kubeconfig_path())
             .await
             .context("cannot make a client for the in-process scheduler")?;
         let cancel = token.child_token();

@@ -113,10 +113,9 @@ async fn bound(client: &Client, name: &str) -> anyhow::Result<String> {
         .await
         .with_context(|| format!("pod {name} not bound within {DEADLINE:?}"))??
         .context("pod gone")?;
-    Ok(pod
-        .spec
+    pod.spec
         .and_then(|s| s.node_name)
-        .context("bound pod has a node")?)
+        .context("bound pod has a node")
 }
 
 /// Waits until the pod's `PodScheduled` condition is False; returns its message.
