@@ -338,6 +338,18 @@ async fn pods_run_restart_fail_and_terminate_on_a_real_node() -> anyhow::Result<
             serde_json::json!({"terminationGracePeriodSeconds": 1, "containers": [{"name": "c", "image": "busybox", "command": ["sleep", "3600"],
                 "livenessProbe": {"exec": {"command": ["false"]}, "periodSeconds": 1, "failureThreshold": 1}}]}),
         )?,
+        pod(
+            "limited",
+            serde_json::json!({"initContainers": [{"name": "sidecar", "image": "busybox", "restartPolicy": "Always", "command": ["sleep", "3600"]}],
+                "containers": [{"name": "c", "image": "busybox", "command": ["sleep", "3600"],
+                "resources": {"requests": {"cpu": "100m", "memory": "32Mi"}, "limits": {"cpu": "200m", "memory": "64Mi"}}}]}),
+        )?,
+        pod(
+            "oom",
+            serde_json::json!({"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox",
+                "command": ["sh", "-c", "head -c 200m /dev/zero | tail"],
+                "resources": {"limits": {"memory": "32Mi"}}}]}),
+        )?,
     ] {
         pods.create(&PostParams::default(), &p).await?;
     }
@@ -623,6 +635,59 @@ async fn pods_run_restart_fail_and_terminate_on_a_real_node() -> anyhow::Result<
     )
     .await?;
 
+    // Limits are visible in the container's cgroup; exceeding memory is OOMKilled. A
+    // sidecar (an init container with restartPolicy Always) runs beside the container.
+    let limited = wait_for("limited Running", &agent, || async {
+        let p = pods.get("limited").await?;
+        Ok(if phase(&p) == "Running" {
+            Ok(p)
+        } else {
+            Err(format!("{:?}", p.status))
+        })
+    })
+    .await?;
+    let sidecar = limited
+        .status
+        .as_ref()
+        .and_then(|s| s.init_container_statuses.as_ref())
+        .and_then(|s| s.first())
+        .and_then(|s| s.state.clone())
+        .and_then(|s| s.running);
+    ensure!(sidecar.is_some(), "the sidecar runs: {:?}", limited.status);
+    let limited_uid = limited.metadata.uid.clone().context("uid")?;
+    let (_, _, limited_id) = container_state(&limited);
+    let limited_id = limited_id.context("id")?.replace("containerd://", "");
+    let cgroup = |controller: &str, file: &str| {
+        ["", "burstable/", "besteffort/"].iter().find_map(|qos| {
+            fs::read_to_string(format!(
+                "/sys/fs/cgroup/{controller}/kubepods/{qos}pod{limited_uid}/{limited_id}/{file}"
+            ))
+            .ok()
+        })
+    };
+    assert_eq!(
+        cgroup("memory", "memory.limit_in_bytes")
+            .as_deref()
+            .map(str::trim),
+        Some("67108864"),
+        "memory limit in the container's cgroup"
+    );
+    assert_eq!(
+        cgroup("cpu", "cpu.cfs_quota_us").as_deref().map(str::trim),
+        Some("20000"),
+        "CPU quota in the container's cgroup"
+    );
+    let oom = wait_for("oom Failed", &agent, || async {
+        let p = pods.get("oom").await?;
+        Ok(if phase(&p) == "Failed" {
+            Ok(p)
+        } else {
+            Err(format!("{:?}", p.status))
+        })
+    })
+    .await?;
+    assert_eq!(container_state(&oom).0, "terminated:OOMKilled");
+
     // kill -9 of the agent and a restart: running containers are adopted, not recreated.
     agent.kill();
     agent.spawn()?;
@@ -667,6 +732,8 @@ async fn pods_run_restart_fail_and_terminate_on_a_real_node() -> anyhow::Result<
         "no-config",
         "unready",
         "unhealthy",
+        "limited",
+        "oom",
     ] {
         pods.delete(name, &DeleteParams::default().grace_period(1))
             .await?;

@@ -293,6 +293,45 @@ impl Worker {
         let mut initialized = true;
         for c in spec.init_containers.iter().flatten() {
             let latest = containers.get(&c.name).and_then(|l| l.first()).cloned();
+            if c.restart_policy.as_deref() == Some("Always") {
+                // A sidecar: once running it lets the next init container start, and it is
+                // restarted whenever it exits, whatever the pod's restart policy.
+                match latest {
+                    Some(i) if i.state == RunState::Running => {
+                        self.waiting.remove(&c.name);
+                        continue;
+                    }
+                    Some(i) if i.state == RunState::Exited => {
+                        self.restart(
+                            pod,
+                            c,
+                            &i,
+                            now,
+                            &sandbox_id,
+                            &sandbox_config,
+                            &pod_ips,
+                            config_error.as_deref(),
+                        )
+                        .await?;
+                    }
+                    other => {
+                        let attempt = other.map_or(0, |i| i.attempt + 1);
+                        self.start(
+                            pod,
+                            c,
+                            attempt,
+                            &sandbox_id,
+                            &sandbox_config,
+                            &pod_ips,
+                            config_error.as_deref(),
+                        )
+                        .await?;
+                    }
+                }
+                started_any = true;
+                initialized = false;
+                break;
+            }
             match latest {
                 Some(i) if i.state == RunState::Exited && i.exit_code == 0 => continue,
                 Some(i) if i.state == RunState::Running => {
