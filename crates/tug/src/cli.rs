@@ -383,4 +383,40 @@ mod tests {
             assert!(err.to_string().contains(flag), "{args:?}: {err}");
         }
     }
+
+    fn agent(args: &[&str]) -> tug_kubelet::Config {
+        match parse(args).expect("valid").command {
+            Command::Agent(args) => args.into_config(),
+            other => panic!("not an agent command: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn agent_flags_fill_the_config() {
+        let config = agent(&[
+            "agent",
+            "--kubeconfig",
+            "/k",
+            "--data-dir",
+            "/d",
+            "--node-name",
+            "node-1",
+            "--pod-cidr",
+            "10.42.7.0/24",
+            "--node-ip",
+            "10.0.0.9",
+            "--registry-mirror",
+            "127.0.0.1:5000",
+        ]);
+        assert_eq!(config.kubeconfig, PathBuf::from("/k"));
+        assert_eq!(config.data_dir, PathBuf::from("/d"));
+        assert_eq!(config.node_name, "node-1");
+        assert_eq!(config.pod_cidr, "10.42.7.0/24");
+        assert_eq!(config.node_ip.to_string(), "10.0.0.9");
+        assert_eq!(config.registry_mirror.as_deref(), Some("127.0.0.1:5000"));
+        assert_eq!(config.runtime_endpoint, None);
+        let defaults = agent(&["agent", "--kubeconfig", "/k"]);
+        assert_eq!(defaults.data_dir, PathBuf::from("/var/lib/tug-agent"));
+        assert_eq!(defaults.pod_cidr, "10.42.0.0/24");
+    }
 }
