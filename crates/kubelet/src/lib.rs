@@ -216,7 +216,7 @@ pub async fn run(config: Config, stop: CancellationToken) -> Result<(), Error> {
         .unwrap_or(0);
     let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     let ctx = Arc::new(pod::worker::Context {
-        client,
+        client: client.clone(),
         cri: runtime,
         node: config.node_name.clone(),
         host_ips: vec![config.node_ip.to_string()],
@@ -226,6 +226,11 @@ pub async fn run(config: Config, stop: CancellationToken) -> Result<(), Error> {
         node_cpu_milli: facts.cpus * 1000,
         node_memory: facts.memory,
         own_oom_score_adj,
+        events: tug_client::events::EventRecorder::new(
+            client.clone(),
+            "kubelet",
+            Some(&config.node_name),
+        ),
     });
     pod::run(ctx, stop).await;
     // Containers keep running (their shims outlive containerd); the next start adopts them.

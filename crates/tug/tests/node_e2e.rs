@@ -402,6 +402,28 @@ async fn pods_run_restart_fail_and_terminate_on_a_real_node() -> anyhow::Result<
     .await?;
     assert!(log.contains("stdout"), "CRI log format: {log}");
 
+    // Events as `kubectl describe` shows them, from the kubelet.
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), "default");
+    wait_for("the sleeper's kubelet events", &agent, || async {
+        let mut reasons: Vec<String> = events
+            .list(&Default::default())
+            .await?
+            .items
+            .into_iter()
+            .filter(|e| e.involved_object.name.as_deref() == Some("sleeper"))
+            .filter(|e| e.source.as_ref().and_then(|s| s.component.as_deref()) == Some("kubelet"))
+            .filter_map(|e| e.reason)
+            .collect();
+        reasons.sort();
+        reasons.dedup();
+        Ok(if reasons == ["Created", "Pulled", "Pulling", "Started"] {
+            Ok(())
+        } else {
+            Err(format!("{reasons:?}"))
+        })
+    })
+    .await?;
+
     // A crashing container backs off with growing restart counts.
     wait_for("crasher in CrashLoopBackOff", &agent, || async {
         let p = pods.get("crasher").await?;

@@ -22,6 +22,7 @@ use kube::{
 };
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+use tug_client::events::{EventRecorder, EventType, object_reference};
 
 use super::{
     backoff::Backoff,
@@ -54,6 +55,8 @@ pub struct Context {
     pub node_memory: i64,
     /// This process's OOM score adjustment (a floor for containers').
     pub own_oom_score_adj: i64,
+    /// Writes the pod events `kubectl describe` shows (component `kubelet`).
+    pub events: EventRecorder,
 }
 
 impl std::fmt::Debug for Context {
@@ -68,6 +71,8 @@ impl std::fmt::Debug for Context {
 /// How often a live pod is re-examined without an API event (upstream's PLEG relists every
 /// second).
 const RESYNC: Duration = Duration::from_secs(1);
+/// How often configMap and secret volumes are refreshed.
+const VOLUME_REFRESH: Duration = Duration::from_secs(60);
 /// How often a terminal pod is re-examined.
 const RESYNC_TERMINAL: Duration = Duration::from_secs(10);
 
@@ -86,6 +91,8 @@ pub struct Worker {
     waiting: HashMap<String, (String, String)>,
     last_status: Option<serde_json::Value>,
     prober: probe::Prober,
+    /// When the volumes were last prepared, for which pod version, and their error.
+    volumes: Option<(tokio::time::Instant, Option<String>, Option<String>)>,
 }
 
 /// What one sync concluded.
@@ -107,6 +114,7 @@ impl Worker {
             waiting: HashMap::new(),
             last_status: None,
             prober: probe::Prober::default(),
+            volumes: None,
         }
     }
 
@@ -141,6 +149,32 @@ impl Worker {
                 () = stop.cancelled() => return,
             }
         }
+    }
+
+    /// Records an event about `pod` (about one of its containers when `container` is given,
+    /// with upstream's `spec.containers{name}` field path).
+    fn event(
+        &self,
+        pod: &Pod,
+        container: Option<&str>,
+        kind: EventType,
+        reason: &str,
+        message: String,
+    ) {
+        let mut object = object_reference(pod);
+        if let Some(name) = container {
+            let init = pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.init_containers.as_ref())
+                .is_some_and(|i| i.iter().any(|c| c.name == name));
+            object.field_path = Some(if init {
+                format!("spec.initContainers{{{name}}}")
+            } else {
+                format!("spec.containers{{{name}}}")
+            });
+        }
+        self.ctx.events.record(object, kind, reason, message);
     }
 
     fn labels(&self) -> HashMap<String, String> {
@@ -256,6 +290,13 @@ impl Worker {
                     Err(e) => {
                         self.sandbox_failures.next(&self.uid, now);
                         tracing::warn!(pod = %pod_key(pod), error = %e, "cannot create the pod sandbox");
+                        self.event(
+                            pod,
+                            None,
+                            EventType::Warning,
+                            "FailedCreatePodSandBox",
+                            format!("Failed to create pod sandbox: {e}"),
+                        );
                         self.write_status(pod, &self.observed(false, vec![], containers))
                             .await?;
                         return Ok(Next::After(RESYNC));
@@ -273,12 +314,24 @@ impl Worker {
         }
 
         // Volumes and the managed /etc/hosts, before any container starts.
-        let volume_sources = self.volume_sources(pod).await?;
+        // configMap and secret contents are re-read at most once a minute (upstream's sync
+        // period), or sooner while a volume is failing or the pod changed.
         let pod_dir = self.pod_dir();
-        let mut config_error = None;
-        if let Err(e) = volumes::prepare(&pod_dir, pod, &volume_sources) {
-            config_error = Some(e.to_string());
+        let generation = pod.metadata.resource_version.clone();
+        let due = match &self.volumes {
+            Some((at, version, result)) => {
+                result.is_some() || *version != generation || at.elapsed() >= VOLUME_REFRESH
+            }
+            None => true,
+        };
+        if due {
+            let volume_sources = self.volume_sources(pod).await?;
+            let result = volumes::prepare(&pod_dir, pod, &volume_sources)
+                .err()
+                .map(|e| e.to_string());
+            self.volumes = Some((tokio::time::Instant::now(), generation, result));
         }
+        let config_error = self.volumes.as_ref().and_then(|(_, _, r)| r.clone());
         let hosts = pod_dir.join("etc-hosts");
         let hosts_text = spec::etc_hosts(pod, pod_ips.first().map(String::as_str));
         if std::fs::read_to_string(&hosts).ok().as_deref() != Some(hosts_text.as_str()) {
@@ -446,6 +499,13 @@ impl Worker {
             .await;
         for kill in kills {
             tracing::info!(pod = %pod_key(pod), container = kill.container, "{}", kill.message);
+            self.event(
+                pod,
+                Some(&kill.container),
+                EventType::Normal,
+                "Killing",
+                kill.message.clone(),
+            );
             if let Err(e) = self.ctx.cri.stop_container(&kill.id, kill.grace).await {
                 tracing::warn!(pod = %pod_key(pod), container = kill.container, error = %e, "cannot stop the container");
             }
@@ -514,6 +574,25 @@ impl Worker {
         };
         if self.restarts.in_backoff_since(&key, finished, now) {
             let delay = self.restarts.get(&key).unwrap_or_default();
+            if self
+                .waiting
+                .get(&c.name)
+                .is_none_or(|(r, _)| r != "CrashLoopBackOff")
+            {
+                self.event(
+                    pod,
+                    Some(&c.name),
+                    EventType::Warning,
+                    "BackOff",
+                    format!(
+                        "Back-off restarting failed container {} in pod {}_{}({})",
+                        c.name,
+                        pod.metadata.name.as_deref().unwrap_or_default(),
+                        pod.metadata.namespace.as_deref().unwrap_or_default(),
+                        self.uid
+                    ),
+                );
+            }
             self.waiting.insert(
                 c.name.clone(),
                 (
@@ -560,11 +639,35 @@ impl Worker {
         config_error: Option<&str>,
     ) -> Result<(), SyncError> {
         let image = c.image.clone().unwrap_or_default();
-        if let Err((reason, message)) = self.ensure_image(c, &image, sandbox_config).await {
+        if let Err((reason, message)) = self.ensure_image(pod, c, &image, sandbox_config).await {
+            if reason == "ImagePullBackOff" {
+                self.event(
+                    pod,
+                    Some(&c.name),
+                    EventType::Normal,
+                    "BackOff",
+                    message.clone(),
+                );
+            } else {
+                self.event(
+                    pod,
+                    Some(&c.name),
+                    EventType::Warning,
+                    "Failed",
+                    format!("Error: {reason}"),
+                );
+            }
             self.waiting.insert(c.name.clone(), (reason, message));
             return Ok(());
         }
         if let Some(message) = config_error {
+            self.event(
+                pod,
+                Some(&c.name),
+                EventType::Warning,
+                "Failed",
+                format!("Error: {message}"),
+            );
             self.waiting.insert(
                 c.name.clone(),
                 ("CreateContainerConfigError".into(), message.to_owned()),
@@ -653,12 +756,33 @@ impl Worker {
                 return Ok(());
             }
         };
+        self.event(
+            pod,
+            Some(&c.name),
+            EventType::Normal,
+            "Created",
+            format!("Created container: {}", c.name),
+        );
         if let Err(e) = self.ctx.cri.start_container(&id).await {
+            self.event(
+                pod,
+                Some(&c.name),
+                EventType::Warning,
+                "Failed",
+                format!("Error: {e}"),
+            );
             self.waiting
                 .insert(c.name.clone(), ("RunContainerError".into(), e.to_string()));
             return Ok(());
         }
         tracing::info!(pod = %pod_key(pod), container = c.name, id, attempt, "container started");
+        self.event(
+            pod,
+            Some(&c.name),
+            EventType::Normal,
+            "Started",
+            format!("Started container {}", c.name),
+        );
         self.waiting.remove(&c.name);
         Ok(())
     }
@@ -666,6 +790,7 @@ impl Worker {
     /// Pulls per `imagePullPolicy`; `Err((reason, message))` as upstream's image manager.
     async fn ensure_image(
         &mut self,
+        pod: &Pod,
         c: &Container,
         image: &str,
         sandbox_config: &cri::PodSandboxConfig,
@@ -688,8 +813,16 @@ impl Worker {
                     format!("Container image {image:?} is not present with pull policy of Never"),
                 ));
             }
-            "Never" => return Ok(()),
-            "IfNotPresent" if present => return Ok(()),
+            "Never" | "IfNotPresent" if present => {
+                self.event(
+                    pod,
+                    Some(&c.name),
+                    EventType::Normal,
+                    "Pulled",
+                    format!("Container image {image:?} already present on machine"),
+                );
+                return Ok(());
+            }
             _ => {}
         }
         let key = format!("{}/{image}", self.uid);
@@ -700,19 +833,46 @@ impl Worker {
                 format!("Back-off pulling image {image:?}"),
             ));
         }
+        self.event(
+            pod,
+            Some(&c.name),
+            EventType::Normal,
+            "Pulling",
+            format!("Pulling image {image:?}"),
+        );
+        let started = std::time::Instant::now();
         match self
             .ctx
             .cri
             .pull_image(image, Some(sandbox_config.clone()))
             .await
         {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.event(
+                    pod,
+                    Some(&c.name),
+                    EventType::Normal,
+                    "Pulled",
+                    format!(
+                        "Successfully pulled image {image:?} in {:?}",
+                        started.elapsed()
+                    ),
+                );
+                Ok(())
+            }
             Err(e) => {
                 self.pulls.next(&key, now);
                 let message = match &e {
                     crate::cri::Error::Call { status, .. } => status.message().to_owned(),
                     other => other.to_string(),
                 };
+                self.event(
+                    pod,
+                    Some(&c.name),
+                    EventType::Warning,
+                    "Failed",
+                    format!("Failed to pull image {image:?}: {message}"),
+                );
                 Err(("ErrImagePull".into(), message))
             }
         }
@@ -859,6 +1019,15 @@ impl Worker {
             })
             .unwrap_or(30);
         tracing::info!(pod = %pod_key(pod), grace, "terminating pod");
+        for c in pod.spec.iter().flat_map(|s| s.containers.iter()) {
+            self.event(
+                pod,
+                Some(&c.name),
+                EventType::Normal,
+                "Killing",
+                format!("Stopping container {}", c.name),
+            );
+        }
         if !self.kill_all(Some(grace)).await {
             return false;
         }
