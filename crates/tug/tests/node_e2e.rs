@@ -712,6 +712,10 @@ async fn pods_run_restart_fail_and_terminate_on_a_real_node() -> anyhow::Result<
 
     // kill -9 of the agent and a restart: running containers are adopted, not recreated.
     agent.kill();
+    // A pod force-deleted while the agent is down is cleaned up when it comes back.
+    let crasher_uid = pods.get("crasher").await?.metadata.uid.context("uid")?;
+    pods.delete("crasher", &DeleteParams::default().grace_period(0))
+        .await?;
     agent.spawn()?;
     pods.create(
         &PostParams::default(),
@@ -742,11 +746,28 @@ async fn pods_run_restart_fail_and_terminate_on_a_real_node() -> anyhow::Result<
         .list_containers(HashMap::from([(LABEL_POD_UID.to_owned(), uid)]))
         .await?;
     assert_eq!(containers.len(), 1, "no second container: {containers:?}");
+    wait_for(
+        "the force-deleted pod's sandbox removed",
+        &agent,
+        || async {
+            let left = cri
+                .list_pod_sandboxes(HashMap::from([(
+                    LABEL_POD_UID.to_owned(),
+                    crasher_uid.clone(),
+                )]))
+                .await?;
+            Ok(if left.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("{} sandboxes", left.len()))
+            })
+        },
+    )
+    .await?;
 
     // Deleting every pod removes their sandboxes.
     for name in [
         "sleeper",
-        "crasher",
         "bad-image",
         "job",
         "after-restart",
