@@ -308,7 +308,7 @@ pub fn field_value(pod: &Pod, path: &str, sources: &Sources) -> Option<String> {
 
 /// A resourceFieldRef's value: limits fall back to the node's allocatable, rounded up to
 /// whole divisors (`1` by default).
-fn resource_value(
+pub fn resource_value(
     container: &Container,
     resource: &str,
     divisor: Option<&str>,

@@ -1,4 +1,4 @@
-//! Pod volumes on the node: emptyDir, hostPath, configMap and secret, prepared under
+//! Pod volumes on the node: emptyDir, hostPath, configMap, secret and downwardAPI, prepared under
 //! `<data-dir>/pods/<uid>/volumes/<plugin>/<name>` (upstream's layout) before the containers
 //! start, and turned into CRI mounts for each container's `volumeMounts`.
 
@@ -93,6 +93,8 @@ fn plugin_dir(volume: &Volume) -> Option<&'static str> {
         Some("kubernetes.io~configmap")
     } else if volume.secret.is_some() {
         Some("kubernetes.io~secret")
+    } else if volume.downward_api.is_some() {
+        Some("kubernetes.io~downward-api")
     } else {
         None
     }
@@ -143,6 +145,21 @@ pub fn prepare(pod_dir: &Path, pod: &Pod, sources: &VolumeSources) -> Result<(),
                 .map_err(io(name, &dir))?;
             continue;
         }
+        if let Some(downward) = &volume.downward_api {
+            let data = downward_api_files(pod, downward).map_err(|e| Error::Io {
+                volume: name.clone(),
+                path: dir.clone(),
+                source: std::io::Error::new(std::io::ErrorKind::InvalidInput, e),
+            })?;
+            write_projection(
+                name,
+                &dir,
+                &data,
+                None,
+                downward.default_mode.unwrap_or(0o644),
+            )?;
+            continue;
+        }
         let (data, items, mode, optional) = if let Some(cm) = &volume.config_map {
             match sources.config_maps.get(&cm.name).cloned().flatten() {
                 Some(d) => (d, cm.items.clone(), cm.default_mode, cm.optional),
@@ -167,6 +184,62 @@ pub fn prepare(pod_dir: &Path, pod: &Pod, sources: &VolumeSources) -> Result<(),
         write_projection(name, &dir, &data, items.as_deref(), mode.unwrap_or(0o644))?;
     }
     Ok(())
+}
+
+/// A map field as upstream's downward API writes it: sorted `key="value"` lines.
+fn format_map(map: Option<&BTreeMap<String, String>>) -> String {
+    map.into_iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={v:?}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The files of a downwardAPI volume: path → content.
+pub fn downward_api_files(
+    pod: &Pod,
+    volume: &k8s_openapi::api::core::v1::DownwardAPIVolumeSource,
+) -> Result<BTreeMap<String, Vec<u8>>, String> {
+    let mut files = BTreeMap::new();
+    for item in volume.items.iter().flatten() {
+        let value = if let Some(field) = &item.field_ref {
+            match field.field_path.as_str() {
+                "metadata.labels" => format_map(pod.metadata.labels.as_ref()),
+                "metadata.annotations" => format_map(pod.metadata.annotations.as_ref()),
+                path => super::env::field_value(pod, path, &super::env::Sources::default())
+                    .ok_or_else(|| {
+                        format!("unsupported fieldRef {path:?} in item {:?}", item.path)
+                    })?,
+            }
+        } else if let Some(r) = &item.resource_field_ref {
+            let spec = pod.spec.as_ref();
+            let container = spec
+                .and_then(|s| {
+                    s.containers
+                        .iter()
+                        .find(|c| Some(c.name.as_str()) == r.container_name.as_deref())
+                })
+                .ok_or_else(|| {
+                    format!("item {:?}: no container {:?}", item.path, r.container_name)
+                })?;
+            super::env::resource_value(
+                container,
+                &r.resource,
+                r.divisor.as_ref().map(|d| d.0.as_str()),
+                &super::env::Sources::default(),
+            )
+            .ok_or_else(|| {
+                format!(
+                    "unsupported resource {:?} in item {:?}",
+                    r.resource, item.path
+                )
+            })?
+        } else {
+            continue;
+        };
+        files.insert(item.path.clone(), value.into_bytes());
+    }
+    Ok(files)
 }
 
 /// Writes `data` (or the selected `items`) as files into `dir`.
@@ -241,8 +314,10 @@ pub fn mounts(pod_dir: &Path, pod: &Pod, container: &Container) -> Result<Vec<cr
                 std::fs::create_dir_all(&host).map_err(io(&m.name, &host))?;
             }
         }
-        let read_only =
-            m.read_only.unwrap_or(false) || volume.config_map.is_some() || volume.secret.is_some();
+        let read_only = m.read_only.unwrap_or(false)
+            || volume.config_map.is_some()
+            || volume.secret.is_some()
+            || volume.downward_api.is_some();
         out.push(cri::Mount {
             container_path: m.mount_path.clone(),
             host_path: host.to_string_lossy().into_owned(),
@@ -320,6 +395,32 @@ mod tests {
             serde_json::json!({"volumes": [{"name": "v", "configMap": {"name": "gone", "optional": true}}], "containers": []}),
         );
         prepare(dir.path(), &p, &VolumeSources::default()).expect("optional");
+    }
+
+    #[test]
+    fn downward_api_volumes_write_fields_and_label_maps() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let p: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p", "namespace": "ns", "uid": "u", "labels": {"b": "2", "a": "1"}},
+            "spec": {"volumes": [{"name": "info", "downwardAPI": {"items": [
+                {"path": "name", "fieldRef": {"fieldPath": "metadata.name"}},
+                {"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}},
+                {"path": "mem", "resourceFieldRef": {"containerName": "c", "resource": "limits.memory", "divisor": "1Mi"}}]}}],
+                "containers": [{"name": "c", "resources": {"limits": {"memory": "32Mi"}}}]}
+        }))
+        .expect("pod");
+        prepare(dir.path(), &p, &VolumeSources::default()).expect("prepare");
+        let read = |f: &str| {
+            std::fs::read_to_string(
+                dir.path()
+                    .join("volumes/kubernetes.io~downward-api/info")
+                    .join(f),
+            )
+            .expect("file")
+        };
+        assert_eq!(read("name"), "p");
+        assert_eq!(read("labels"), "a=\"1\"\nb=\"2\"");
+        assert_eq!(read("mem"), "32");
     }
 
     #[test]
