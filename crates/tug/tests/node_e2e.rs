@@ -575,7 +575,7 @@ async fn pods_run_restart_fail_and_terminate_on_a_real_node() -> anyhow::Result<
         &pod(
             "shared",
             serde_json::json!({
-                "volumes": [{"name": "data", "emptyDir": {}},
+                "volumes": [{"name": "data", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}},
                             {"name": "cfg", "configMap": {"name": "app-config"}}],
                 "containers": [
                     {"name": "writer", "image": "busybox",
@@ -632,6 +632,13 @@ async fn pods_run_restart_fail_and_terminate_on_a_real_node() -> anyhow::Result<
         )
     })
     .await?;
+    let tmpfs_mounted = || {
+        fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.contains("kubernetes.io~empty-dir/data") && l.contains(" tmpfs "))
+    };
+    ensure!(tmpfs_mounted(), "a memory-backed emptyDir is a tmpfs");
     wait_for(
         "no-config in CreateContainerConfigError",
         &agent,
@@ -792,6 +799,10 @@ async fn pods_run_restart_fail_and_terminate_on_a_real_node() -> anyhow::Result<
     .await?;
     let sandboxes = cri.list_pod_sandboxes(HashMap::new()).await?;
     assert!(sandboxes.is_empty(), "sandboxes left: {sandboxes:?}");
+    ensure!(
+        !tmpfs_mounted(),
+        "the memory-backed emptyDir is unmounted with its pod"
+    );
     drop(agent);
     drop(server);
     drop(registry);

@@ -140,7 +140,10 @@ pub fn prepare(pod_dir: &Path, pod: &Pod, sources: &VolumeSources) -> Result<(),
             return Err(Error::Unsupported(name.clone()));
         };
         std::fs::create_dir_all(&dir).map_err(io(name, &dir))?;
-        if volume.empty_dir.is_some() {
+        if let Some(empty) = &volume.empty_dir {
+            if empty.medium.as_deref() == Some("Memory") && !is_mount_point(&dir) {
+                mount_tmpfs(name, &dir, empty.size_limit.as_ref().map(|q| q.0.as_str()))?;
+            }
             std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777))
                 .map_err(io(name, &dir))?;
             continue;
@@ -333,8 +336,67 @@ pub fn mounts(pod_dir: &Path, pod: &Pod, container: &Container) -> Result<Vec<cr
     Ok(out)
 }
 
-/// Removes the pod's directory (volumes included; hostPath volumes live elsewhere).
+/// Mount points under `dir` (itself included), deepest first.
+fn mount_points_under(dir: &Path) -> Vec<PathBuf> {
+    let prefix = dir.to_string_lossy().into_owned();
+    let mut points: Vec<PathBuf> = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|p| p.replace("\\040", " ").replace("\\134", "\\"))
+        .filter(|p| *p == prefix || p.starts_with(&format!("{prefix}/")))
+        .map(PathBuf::from)
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.as_os_str().len()));
+    points.dedup();
+    points
+}
+
+fn is_mount_point(dir: &Path) -> bool {
+    mount_points_under(dir).iter().any(|p| p == dir)
+}
+
+/// Mounts a tmpfs for an `emptyDir` with `medium: Memory` (size: its `sizeLimit`, else the
+/// kernel's default of half the memory).
+fn mount_tmpfs(volume: &str, dir: &Path, size_limit: Option<&str>) -> Result<(), Error> {
+    let mut options = "mode=0777".to_owned();
+    if let Some(limit) = size_limit
+        && let Ok(q) = tug_apimachinery::quantity::Quantity::parse(limit)
+        && q.value() > 0
+    {
+        options.push_str(&format!(",size={}", q.value()));
+    }
+    let out = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &options, "tmpfs"])
+        .arg(dir)
+        .output()
+        .map_err(io(volume, dir))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(Error::Io {
+            volume: volume.to_owned(),
+            path: dir.to_path_buf(),
+            source: std::io::Error::other(format!(
+                "mount tmpfs: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )),
+        })
+    }
+}
+
+/// Removes the pod's directory (volumes included; hostPath volumes live elsewhere), unmounting
+/// memory-backed volumes first.
 pub fn cleanup(pod_dir: &Path) -> std::io::Result<()> {
+    for point in mount_points_under(pod_dir) {
+        let status = std::process::Command::new("umount").arg(&point).status()?;
+        if !status.success() {
+            return Err(std::io::Error::other(format!(
+                "umount {} failed",
+                point.display()
+            )));
+        }
+    }
     match std::fs::remove_dir_all(pod_dir) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         other => other,
