@@ -717,6 +717,41 @@ async fn pods_run_restart_fail_and_terminate_on_a_real_node() -> anyhow::Result<
     .await?;
     assert_eq!(container_state(&oom).0, "terminated:OOMKilled");
 
+    // Node admission: a second pod asking for a taken host port fails with NodePorts.
+    let with_port = |name: &str| {
+        pod(
+            name,
+            serde_json::json!({"containers": [{"name": "c", "image": "busybox", "command": ["sleep", "3600"],
+                "ports": [{"containerPort": 80, "hostPort": 18080}]}]}),
+        )
+    };
+    pods.create(&PostParams::default(), &with_port("port-a")?)
+        .await?;
+    wait_for("port-a Running", &agent, || async {
+        let p = pods.get("port-a").await?;
+        Ok(if phase(&p) == "Running" {
+            Ok(())
+        } else {
+            Err(phase(&p))
+        })
+    })
+    .await?;
+    pods.create(&PostParams::default(), &with_port("port-b")?)
+        .await?;
+    let rejected = wait_for("port-b rejected", &agent, || async {
+        let p = pods.get("port-b").await?;
+        Ok(if phase(&p) == "Failed" {
+            Ok(p)
+        } else {
+            Err(format!("{:?}", p.status))
+        })
+    })
+    .await?;
+    assert_eq!(
+        rejected.status.and_then(|s| s.reason).as_deref(),
+        Some("NodePorts")
+    );
+
     // kill -9 of the agent and a restart: running containers are adopted, not recreated.
     agent.kill();
     // A pod force-deleted while the agent is down is cleaned up when it comes back.
@@ -784,6 +819,8 @@ async fn pods_run_restart_fail_and_terminate_on_a_real_node() -> anyhow::Result<
         "unhealthy",
         "limited",
         "oom",
+        "port-a",
+        "port-b",
     ] {
         pods.delete(name, &DeleteParams::default().grace_period(1))
             .await?;

@@ -2,6 +2,7 @@
 //! [`worker::Worker`] per pod uid (upstream's pod workers); housekeeping removes sandboxes of
 //! pods the API server no longer has (deleted while the agent was down).
 
+pub mod admit;
 pub mod backoff;
 pub mod env;
 pub mod probe;
@@ -105,9 +106,26 @@ fn dispatch(
         let _ = handle.updates.send(Some(pod));
         return;
     }
-    // A finished worker whose pod reappears (not deleted after all): start again.
+    // A new pod (or a finished worker's pod that reappears): admit it, then start a worker.
+    let mut worker = Worker::new(ctx.clone(), uid.clone());
+    if admit::needs_admission(&pod) {
+        let active: Vec<Pod> = workers
+            .values()
+            .filter(|h| !h.task.is_finished())
+            .filter_map(|h| h.updates.borrow().clone())
+            .filter(|p| {
+                !p.status
+                    .as_ref()
+                    .and_then(|s| s.phase.as_deref())
+                    .is_some_and(status::is_terminal)
+            })
+            .collect();
+        if let Err(rejection) = admit::admit(&pod, &active, crate::node::MAX_PODS as usize) {
+            tracing::warn!(pod = %worker::pod_key(&pod), reason = rejection.0, "pod rejected");
+            worker.reject(rejection);
+        }
+    }
     let (tx, rx) = watch::channel(Some(pod));
-    let worker = Worker::new(ctx.clone(), uid.clone());
     let task = tokio::spawn(worker.run(rx, stop.child_token()));
     workers.insert(uid, Handle { updates: tx, task });
 }

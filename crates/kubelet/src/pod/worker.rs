@@ -93,6 +93,8 @@ pub struct Worker {
     prober: probe::Prober,
     /// When the volumes were last prepared, for which pod version, and their error.
     volumes: Option<(tokio::time::Instant, Option<String>, Option<String>)>,
+    /// Set when node admission rejected the pod: it fails instead of starting.
+    rejected: Option<super::admit::Rejection>,
 }
 
 /// What one sync concluded.
@@ -115,7 +117,13 @@ impl Worker {
             last_status: None,
             prober: probe::Prober::default(),
             volumes: None,
+            rejected: None,
         }
+    }
+
+    /// Marks the pod rejected by node admission: its first sync fails it.
+    pub fn reject(&mut self, rejection: super::admit::Rejection) {
+        self.rejected = Some(rejection);
     }
 
     /// Runs until the pod is gone: `updates` carries the latest object, `None` once the API
@@ -216,6 +224,26 @@ impl Worker {
     async fn sync(&mut self, pod: &Pod) -> Result<Next, SyncError> {
         let spec = pod.spec.clone().unwrap_or_default();
         let api_phase = pod.status.as_ref().and_then(|s| s.phase.clone());
+        if let Some((reason, message)) = self.rejected.clone()
+            && !api_phase.as_deref().is_some_and(status::is_terminal)
+        {
+            self.event(pod, None, EventType::Warning, &reason, message.clone());
+            let api: Api<Pod> = Api::namespaced(
+                self.ctx.client.clone(),
+                pod.metadata.namespace.as_deref().unwrap_or("default"),
+            );
+            let patch = serde_json::json!({
+                "status": {"phase": "Failed", "reason": reason, "message": message}
+            });
+            api.patch_status(
+                pod.metadata.name.as_deref().unwrap_or_default(),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+            .map_err(|e| SyncError::Api(format!("reject pod {}", pod_key(pod)), e))?;
+            return Ok(Next::After(RESYNC_TERMINAL));
+        }
         if api_phase.as_deref().is_some_and(status::is_terminal) {
             // Terminal: release the sandbox, keep the record.
             let (sandboxes, _) = self.observe().await?;
