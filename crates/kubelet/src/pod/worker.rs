@@ -310,8 +310,17 @@ impl Worker {
                 match self.ctx.cri.run_pod_sandbox(config.clone()).await {
                     Ok(id) => {
                         tracing::info!(pod = %pod_key(pod), sandbox = id, "sandbox started");
-                        if !sandboxes.is_empty() {
-                            containers.clear();
+                        // The old sandbox's containers went with it: they count as exited,
+                        // so the new ones continue their attempt numbers (restart counts),
+                        // as upstream's kubelet does.
+                        for instance in containers.values_mut().flatten() {
+                            if instance.state != RunState::Exited {
+                                instance.state = RunState::Exited;
+                                instance.finished_at = now;
+                                if instance.exit_code == 0 {
+                                    instance.exit_code = 137;
+                                }
+                            }
                         }
                         (id, config)
                     }
