@@ -87,6 +87,8 @@ impl PartialOrd for HeapItem {
 #[derive(Debug, Default)]
 struct State {
     pods: HashMap<String, Entry>,
+    /// The uids whose place is `Unschedulable`, so cluster events touch only those.
+    unschedulable: HashSet<String>,
     active: BinaryHeap<HeapItem>,
     backoff: BTreeSet<(Instant, u64, String)>,
     seq: u64,
@@ -137,6 +139,7 @@ impl SchedulingQueue {
     fn push_active(state: &mut State, uid: &str) {
         state.seq += 1;
         let seq = state.seq;
+        state.unschedulable.remove(uid);
         if let Some(e) = state.pods.get_mut(uid) {
             e.place = Place::Active;
             e.seq = seq;
@@ -152,6 +155,7 @@ impl SchedulingQueue {
     fn push_backoff(state: &mut State, uid: &str, until: Instant) {
         state.seq += 1;
         let seq = state.seq;
+        state.unschedulable.remove(uid);
         if let Some(e) = state.pods.get_mut(uid) {
             e.place = Place::Backoff;
             e.seq = seq;
@@ -189,6 +193,8 @@ impl SchedulingQueue {
         if gated_by.is_none() {
             Self::push_active(&mut state, &uid);
             self.ready.notify_one();
+        } else {
+            state.unschedulable.insert(uid);
         }
     }
 
@@ -241,6 +247,7 @@ impl SchedulingQueue {
     pub fn delete(&self, uid: &str) {
         let mut state = self.lock();
         state.pods.remove(uid);
+        state.unschedulable.remove(uid);
         Self::remove_nominated(&mut state, uid);
     }
 
@@ -314,14 +321,15 @@ impl SchedulingQueue {
 
     fn flush_unschedulable(&self, state: &mut State, now: Instant) {
         let stale: Vec<String> = state
-            .pods
+            .unschedulable
             .iter()
-            .filter(|(_, e)| {
-                e.place == Place::Unschedulable
-                    && now.duration_since(e.timestamp) > MAX_IN_UNSCHEDULABLE
-                    && !e.rejectors.contains(crate::plugins::scheduling_gates::NAME)
+            .filter(|uid| {
+                state.pods.get(*uid).is_some_and(|e| {
+                    now.duration_since(e.timestamp) > MAX_IN_UNSCHEDULABLE
+                        && !e.rejectors.contains(crate::plugins::scheduling_gates::NAME)
+                })
             })
-            .map(|(uid, _)| uid.clone())
+            .cloned()
             .collect();
         for uid in stale {
             self.requeue_moved(state, &uid, now);
@@ -362,6 +370,7 @@ impl SchedulingQueue {
             Self::push_backoff(&mut state, &uid, now + backoff);
         } else {
             e.place = Place::Unschedulable;
+            state.unschedulable.insert(uid);
         }
         self.ready.notify_one();
     }
@@ -394,11 +403,14 @@ impl SchedulingQueue {
     pub fn on_event(&self, event: ClusterEvent) {
         let mut state = self.lock();
         state.move_request_cycle = state.cycle;
+        if state.unschedulable.is_empty() {
+            return;
+        }
         let now = Instant::now();
         let moved: Vec<String> = state
-            .pods
+            .unschedulable
             .iter()
-            .filter(|(_, e)| e.place == Place::Unschedulable)
+            .filter_map(|uid| state.pods.get(uid).map(|e| (uid, e)))
             .filter(|(_, e)| {
                 e.rejectors.iter().any(|p| {
                     *p != crate::plugins::scheduling_gates::NAME
@@ -408,7 +420,7 @@ impl SchedulingQueue {
                             .is_none_or(|evs| evs.iter().any(|r| r.covers(&event)))
                 })
             })
-            .map(|(uid, _)| uid.clone())
+            .map(|(uid, _)| (*uid).clone())
             .collect();
         if moved.is_empty() {
             return;
@@ -429,10 +441,11 @@ impl SchedulingQueue {
     pub fn lengths(&self) -> (usize, usize, usize) {
         let state = self.lock();
         let count = |p: Place| state.pods.values().filter(|e| e.place == p).count();
+        debug_assert_eq!(count(Place::Unschedulable), state.unschedulable.len());
         (
             count(Place::Active),
             count(Place::Backoff),
-            count(Place::Unschedulable),
+            state.unschedulable.len(),
         )
     }
 
