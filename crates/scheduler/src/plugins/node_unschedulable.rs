@@ -49,23 +49,18 @@ impl FilterPlugin for NodeUnschedulable {
         if !unschedulable {
             return Status::success();
         }
-        let tolerated = pod
-            .pod
-            .spec
-            .iter()
-            .flat_map(|s| s.tolerations.iter().flatten())
-            .any(|t| {
-                let key_ok = match t.key.as_deref() {
-                    None | Some("") => t.operator.as_deref() == Some("Exists"),
-                    Some(k) => k == TAINT_KEY,
-                };
-                let effect_ok = matches!(t.effect.as_deref(), None | Some("") | Some("NoSchedule"));
-                let op_ok = match t.operator.as_deref() {
-                    Some("Exists") => true,
-                    _ => t.value.as_deref().unwrap_or_default().is_empty(),
-                };
-                key_ok && effect_ok && op_ok
-            });
+        let taint = k8s_openapi::api::core::v1::Taint {
+            key: TAINT_KEY.to_owned(),
+            effect: "NoSchedule".to_owned(),
+            value: None,
+            time_added: None,
+        };
+        let tolerated = pod.pod.spec.as_ref().is_some_and(|s| {
+            crate::plugins::taint_toleration::tolerations_tolerate(
+                s.tolerations.as_deref().unwrap_or_default(),
+                &taint,
+            )
+        });
         if tolerated {
             Status::success()
         } else {
