@@ -570,6 +570,16 @@ async fn pods_run_restart_fail_and_terminate_on_a_real_node() -> anyhow::Result<
                 "metadata": {"name": "app-secret"}, "stringData": {"token": "s3cr3t"}}))?,
         )
         .await?;
+    let services: Api<k8s_openapi::api::core::v1::Service> =
+        Api::namespaced(client.clone(), "default");
+    services
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "my-db"},
+                "spec": {"clusterIP": "10.43.0.50", "ports": [{"name": "sql", "port": 5432}]}}))?,
+        )
+        .await?;
     pods.create(
         &PostParams::default(),
         &pod(
@@ -582,7 +592,7 @@ async fn pods_run_restart_fail_and_terminate_on_a_real_node() -> anyhow::Result<
                      "command": ["sh", "-c", "echo from-writer > /data/f; exec sleep 3600"],
                      "volumeMounts": [{"name": "data", "mountPath": "/data"}]},
                     {"name": "reader", "image": "busybox",
-                     "command": ["sh", "-c", "until [ -f /data/f ]; do sleep 0.1; done; cat /data/f /etc/app/greeting; echo token=$TOKEN; exec sleep 3600"],
+                     "command": ["sh", "-c", "until [ -f /data/f ]; do sleep 0.1; done; cat /data/f /etc/app/greeting; echo token=$TOKEN db=$MY_DB_SERVICE_HOST:$MY_DB_SERVICE_PORT_SQL; exec sleep 3600"],
                      "env": [{"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "app-secret", "key": "token"}}}],
                      "volumeMounts": [{"name": "data", "mountPath": "/data"}, {"name": "cfg", "mountPath": "/etc/app"}]}]}),
         )?,
@@ -623,7 +633,7 @@ async fn pods_run_restart_fail_and_terminate_on_a_real_node() -> anyhow::Result<
         Ok(
             if text.contains("from-writer")
                 && text.contains("hello")
-                && text.contains("token=s3cr3t")
+                && text.contains("token=s3cr3t db=10.43.0.50:5432")
             {
                 Ok(())
             } else {

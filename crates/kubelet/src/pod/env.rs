@@ -1,11 +1,11 @@
 //! A container's environment as upstream's kubelet builds it (`makeEnvironmentVariables`):
-//! `envFrom` first, then `env` in order, `$(VAR)` expanded against what is defined so far;
+//! service link variables first (`enableServiceLinks`), then `envFrom`, then `env` in order, `$(VAR)` expanded against what is defined so far;
 //! `valueFrom` reads configMap and secret keys, pod fields and resource fields. Pure: the
 //! worker fetches the referenced objects first ([`referenced`]) and passes them in.
 
 use std::collections::{BTreeMap, HashMap};
 
-use k8s_openapi::api::core::v1::{Container, Pod};
+use k8s_openapi::api::core::v1::{Container, Pod, Service};
 use tug_apimachinery::quantity::Quantity;
 
 /// Why an environment cannot be built; the message becomes the container's
@@ -66,6 +66,68 @@ pub struct Sources {
     pub node_cpu_milli: i64,
     /// The node's allocatable memory in bytes (default for unset memory limits).
     pub node_memory: i64,
+    /// Service link variables ([`service_env`]), defined before everything else.
+    pub services: Vec<(String, String)>,
+}
+
+/// Docker-link style variables for services (upstream's `FromServices`): for each service
+/// with a cluster IP, `<NAME>_SERVICE_HOST`, `<NAME>_SERVICE_PORT[_<PORT>]` and
+/// `<NAME>_PORT…`, names upper-cased with `-` as `_`.
+pub fn service_env(services: &[Service]) -> Vec<(String, String)> {
+    let mut vars = Vec::new();
+    let mut sorted: Vec<&Service> = services.iter().collect();
+    sorted.sort_by_key(|s| s.metadata.name.clone());
+    for service in sorted {
+        let Some(spec) = &service.spec else { continue };
+        let ip = spec.cluster_ip.clone().unwrap_or_default();
+        if ip.is_empty() || ip == "None" {
+            continue;
+        }
+        let name = service
+            .metadata
+            .name
+            .clone()
+            .unwrap_or_default()
+            .to_uppercase()
+            .replace('-', "_");
+        let ports = spec.ports.clone().unwrap_or_default();
+        let Some(first) = ports.first() else { continue };
+        vars.push((format!("{name}_SERVICE_HOST"), ip.clone()));
+        vars.push((format!("{name}_SERVICE_PORT"), first.port.to_string()));
+        for p in &ports {
+            if let Some(port_name) = p.name.as_deref().filter(|n| !n.is_empty()) {
+                vars.push((
+                    format!(
+                        "{name}_SERVICE_PORT_{}",
+                        port_name.to_uppercase().replace('-', "_")
+                    ),
+                    p.port.to_string(),
+                ));
+            }
+        }
+        let url = |p: &k8s_openapi::api::core::v1::ServicePort| {
+            let proto = p
+                .protocol
+                .clone()
+                .unwrap_or_else(|| "TCP".into())
+                .to_lowercase();
+            format!("{proto}://{ip}:{}", p.port)
+        };
+        vars.push((format!("{name}_PORT"), url(first)));
+        for p in &ports {
+            let proto = p
+                .protocol
+                .clone()
+                .unwrap_or_else(|| "TCP".into())
+                .to_uppercase();
+            let prefix = format!("{name}_PORT_{}_{proto}", p.port);
+            vars.push((prefix.clone(), url(p)));
+            vars.push((format!("{prefix}_PROTO"), proto.to_lowercase()));
+            vars.push((format!("{prefix}_PORT"), p.port.to_string()));
+            vars.push((format!("{prefix}_ADDR"), ip.clone()));
+        }
+    }
+    vars
 }
 
 /// The ConfigMaps and Secrets `container`'s environment refers to.
@@ -152,6 +214,9 @@ pub fn resolve(
             vars.push((name, value));
         }
     };
+    for (name, value) in &sources.services {
+        set(&mut vars, name.clone(), value.clone());
+    }
     for from in container.env_from.iter().flatten() {
         let prefix = from.prefix.clone().unwrap_or_default();
         if let Some(r) = &from.config_map_ref {
@@ -432,6 +497,22 @@ mod tests {
         };
         let env = check(&p, &sources).expect("env");
         assert_eq!(env, [("S".to_owned(), "hunter2".to_owned())]);
+    }
+
+    #[test]
+    fn services_become_docker_link_variables() {
+        let service: Service = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "my-db"},
+            "spec": {"clusterIP": "10.43.0.12", "ports": [{"name": "sql", "port": 5432, "protocol": "TCP"}]}
+        }))
+        .expect("service");
+        let vars: BTreeMap<String, String> = service_env(&[service]).into_iter().collect();
+        assert_eq!(vars["MY_DB_SERVICE_HOST"], "10.43.0.12");
+        assert_eq!(vars["MY_DB_SERVICE_PORT"], "5432");
+        assert_eq!(vars["MY_DB_SERVICE_PORT_SQL"], "5432");
+        assert_eq!(vars["MY_DB_PORT"], "tcp://10.43.0.12:5432");
+        assert_eq!(vars["MY_DB_PORT_5432_TCP_ADDR"], "10.43.0.12");
+        assert_eq!(vars["MY_DB_PORT_5432_TCP_PROTO"], "tcp");
     }
 
     #[test]

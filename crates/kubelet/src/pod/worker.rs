@@ -13,7 +13,7 @@ use std::{
 
 use k8s_cri::v1 as cri;
 use k8s_openapi::{
-    api::core::v1::{ConfigMap, Container, Pod, Secret},
+    api::core::v1::{ConfigMap, Container, Pod, Secret, Service},
     jiff::Timestamp,
 };
 use kube::{
@@ -923,7 +923,13 @@ impl Worker {
     ) -> Result<env::Sources, SyncError> {
         let namespace = pod.metadata.namespace.clone().unwrap_or_default();
         let (cms, secrets) = env::referenced(c);
+        let services = if pod.spec.as_ref().and_then(|s| s.enable_service_links) != Some(false) {
+            self.service_env(&namespace).await?
+        } else {
+            Vec::new()
+        };
         let mut sources = env::Sources {
+            services,
             pod_ips: pod_ips.to_vec(),
             host_ips: self.ctx.host_ips.clone(),
             node_cpu_milli: self.ctx.node_cpu_milli,
@@ -943,6 +949,29 @@ impl Worker {
             sources.secrets.insert(name, data);
         }
         Ok(sources)
+    }
+
+    /// Service link variables: the namespace's services, plus the `kubernetes` service of
+    /// `default` (as upstream's kubelet adds for every namespace).
+    async fn service_env(&self, namespace: &str) -> Result<Vec<(String, String)>, SyncError> {
+        let api: Api<Service> = Api::namespaced(self.ctx.client.clone(), namespace);
+        let mut services = api
+            .list(&Default::default())
+            .await
+            .map_err(|e| SyncError::Api(format!("list services in {namespace}"), e))?
+            .items;
+        if namespace != "default" {
+            let default: Api<Service> = Api::namespaced(self.ctx.client.clone(), "default");
+            if let Some(kubernetes) = default
+                .get_opt("kubernetes")
+                .await
+                .map_err(|e| SyncError::Api("get service default/kubernetes".into(), e))?
+            {
+                services.retain(|s| s.metadata.name.as_deref() != Some("kubernetes"));
+                services.push(kubernetes);
+            }
+        }
+        Ok(env::service_env(&services))
     }
 
     async fn volume_sources(&self, pod: &Pod) -> Result<volumes::VolumeSources, SyncError> {
