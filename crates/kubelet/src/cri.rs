@@ -338,6 +338,7 @@ impl Cri {
     pub async fn pull_image(
         &self,
         image: &str,
+        auth: Option<cri::AuthConfig>,
         sandbox: Option<cri::PodSandboxConfig>,
     ) -> Result<String, Error> {
         let reply = self
@@ -345,7 +346,7 @@ impl Cri {
             .clone()
             .pull_image(cri::PullImageRequest {
                 image: Some(image_spec(image)),
-                auth: None,
+                auth,
                 sandbox_config: sandbox,
             })
             .await

@@ -6,6 +6,7 @@ pub mod admit;
 pub mod backoff;
 pub mod env;
 pub mod probe;
+pub mod pull_secrets;
 pub mod spec;
 pub mod status;
 pub mod volumes;

@@ -877,11 +877,12 @@ impl Worker {
             "Pulling",
             format!("Pulling image {image:?}"),
         );
+        let auth = self.pull_credentials(pod, image).await;
         let started = std::time::Instant::now();
         match self
             .ctx
             .cri
-            .pull_image(image, Some(sandbox_config.clone()))
+            .pull_image(image, auth, Some(sandbox_config.clone()))
             .await
         {
             Ok(_) => {
@@ -949,6 +950,31 @@ impl Worker {
             sources.secrets.insert(name, data);
         }
         Ok(sources)
+    }
+
+    /// Credentials for `image` from the pod's `imagePullSecrets` (missing secrets are skipped,
+    /// as upstream does, and the pull then runs anonymously).
+    async fn pull_credentials(&self, pod: &Pod, image: &str) -> Option<cri::AuthConfig> {
+        let namespace = pod.metadata.namespace.clone().unwrap_or_default();
+        let mut secrets = Vec::new();
+        for reference in pod
+            .spec
+            .iter()
+            .flat_map(|s| s.image_pull_secrets.iter().flatten())
+        {
+            match self.secret(&namespace, &reference.name).await {
+                Ok(Some(data)) => secrets.push(data),
+                Ok(None) => tracing::warn!(
+                    pod = %pod_key(pod),
+                    secret = reference.name,
+                    "image pull secret not found; pulling without it"
+                ),
+                Err(e) => {
+                    tracing::warn!(pod = %pod_key(pod), error = %e, "cannot read an image pull secret")
+                }
+            }
+        }
+        super::pull_secrets::credentials(image, &secrets)
     }
 
     /// Service link variables: the namespace's services, plus the `kubernetes` service of
