@@ -1129,7 +1129,7 @@ impl Worker {
             self.waiting.clear();
             let _ = self.write_status(pod, &observed).await;
         }
-        if let Err(e) = self.remove_all(pod).await {
+        if let Err(e) = self.remove_all_by_uid().await {
             tracing::warn!(pod = %pod_key(pod), error = %e, "cannot remove the pod's sandbox");
             return false;
         }
@@ -1201,10 +1201,6 @@ impl Worker {
             let _ = self.remove_all_by_uid().await;
         }
         ok
-    }
-
-    async fn remove_all(&mut self, _pod: &Pod) -> Result<(), crate::cri::Error> {
-        self.remove_all_by_uid().await
     }
 
     async fn remove_all_by_uid(&mut self) -> Result<(), crate::cri::Error> {
