@@ -723,12 +723,9 @@ impl Scheduler {
         node: String,
     ) {
         let uid = info.uid().to_owned();
-        let mut assumed_pod = (*info.pod).clone();
-        if let Some(spec) = assumed_pod.spec.as_mut() {
-            spec.node_name = Some(node.clone());
-        }
-        let assumed = Arc::new(PodInfo::new(Arc::new(assumed_pod)));
-        self.lock_cache().assume(assumed, &node);
+        // The cache counts the pod on the node at once; the informer's bound copy replaces
+        // this one when the binding is seen.
+        self.lock_cache().assume(info.clone(), &node);
         let status = fw.run_reserve(&mut state, &info, &node);
         if !status.is_success() {
             self.lock_cache().forget(&uid);

@@ -429,15 +429,36 @@ impl Framework {
             return (Vec::new(), NodeToStatus::new(), 0);
         }
         let found = AtomicUsize::new(0);
+        // The filters this cycle runs, looked up once rather than per node.
+        let active: Vec<(&'static str, &dyn super::FilterPlugin)> = self
+            .filter
+            .iter()
+            .filter(|p| !state.skip_filter.contains(p.name()))
+            .filter_map(|p| Some((p.name(), p.as_filter()?)))
+            .collect();
+        let filter = |node: &NodeInfo| -> Status {
+            for (name, f) in &active {
+                let s = f.filter(state, pod, node);
+                if !s.is_success() {
+                    return s.with_plugin(name);
+                }
+            }
+            Status::success()
+        };
         let check = |i: usize| -> Option<(usize, Result<(), Status>)> {
             if found.load(Ordering::Relaxed) >= want {
                 return None;
             }
             let idx = (start + i) % n;
             let node = &nodes[idx];
-            let s = match nominated.get(node.name()) {
+            let nominated_here = if nominated.is_empty() {
+                None
+            } else {
+                nominated.get(node.name())
+            };
+            let s = match nominated_here {
                 Some(nom) => self.run_filter_with_nominated(state, pod, node, nom),
-                None => self.run_filter(state, pod, node),
+                None => filter(node),
             };
             if s.is_success() {
                 let before = found.fetch_add(1, Ordering::Relaxed);
@@ -530,6 +551,13 @@ impl Framework {
                 }
             }
         }
+        let state_ref: &CycleState = state;
+        let active: Vec<(&'static str, &dyn super::ScorePlugin, i64)> = self
+            .score
+            .iter()
+            .filter(|(p, _)| !state_ref.skip_score.contains(p.name()))
+            .filter_map(|(p, w)| Some((p.name(), p.as_score()?, *w)))
+            .collect();
         let mut totals: Vec<NodeScore> = nodes
             .iter()
             .map(|n| NodeScore {
@@ -537,40 +565,40 @@ impl Framework {
                 score: 0,
             })
             .collect();
-        let state_ref: &CycleState = state;
-        for (p, weight) in &self.score {
-            if state_ref.skip_score.contains(p.name()) {
-                continue;
+        let width = active.len();
+        if width == 0 {
+            return Ok(totals);
+        }
+        // One pass over the nodes computes every plugin's raw score (one parallel section per
+        // cycle, as upstream parallelizes over nodes); normalisation then runs per plugin.
+        let mut raw = vec![0i64; nodes.len() * width];
+        let score_node = |(row, node): (&mut [i64], &Arc<NodeInfo>)| -> Result<(), Status> {
+            for (slot, (name, sp, _)) in row.iter_mut().zip(&active) {
+                *slot = score_one(*sp, state_ref, pod, node, name)?;
             }
-            let Some(sp) = p.as_score() else { continue };
-            let scored: Vec<Result<i64, Status>> = if nodes.len() < 64 {
-                nodes
-                    .iter()
-                    .map(|n| score_one(sp, state_ref, pod, n, p.name()))
-                    .collect()
-            } else {
-                nodes
-                    .par_iter()
-                    .with_min_len(32)
-                    .map(|n| score_one(sp, state_ref, pod, n, p.name()))
-                    .collect()
-            };
-            let mut scores = Vec::with_capacity(nodes.len());
-            for (n, s) in nodes.iter().zip(scored) {
-                scores.push(NodeScore {
-                    name: n.name().to_owned(),
-                    score: s?,
-                });
+            Ok(())
+        };
+        if nodes.len() < 64 {
+            raw.chunks_mut(width).zip(nodes).try_for_each(score_node)?;
+        } else {
+            raw.par_chunks_mut(width)
+                .zip(nodes.par_iter())
+                .with_min_len(32)
+                .try_for_each(score_node)?;
+        }
+        let mut scratch = totals.clone();
+        for (j, (name, sp, weight)) in active.iter().enumerate() {
+            for (i, s) in scratch.iter_mut().enumerate() {
+                s.score = raw[i * width + j];
             }
-            let s = sp.normalize(state_ref, pod, &mut scores);
+            let s = sp.normalize(state_ref, pod, &mut scratch);
             if !s.is_success() {
-                return Err(s.with_plugin(p.name()));
+                return Err(s.with_plugin(name));
             }
-            for (t, s) in totals.iter_mut().zip(&scores) {
+            for (t, s) in totals.iter_mut().zip(&scratch) {
                 if !(0..=super::MAX_NODE_SCORE).contains(&s.score) {
                     return Err(Status::error(format!(
-                        "plugin {:?} returns an invalid score {}, it should in the range of [0, 100] after normalizing",
-                        p.name(),
+                        "plugin {name:?} returns an invalid score {}, it should in the range of [0, 100] after normalizing",
                         s.score
                     )));
                 }
