@@ -26,7 +26,7 @@ use std::{
     sync::Arc,
 };
 
-use k8s_openapi::api::core::v1::{Node, Pod, Taint, Toleration, TopologySpreadConstraint};
+use k8s_openapi::api::core::v1::{Node, Pod, TopologySpreadConstraint};
 use rayon::prelude::*;
 use serde::Deserialize;
 use tug_apimachinery::labels::Selector;
@@ -275,24 +275,6 @@ fn count_matching(node: &NodeInfo, selector: &Selector, ns: &str) -> i64 {
 // ---------------------------------------------------------------------------------------------
 // Taint helpers (nodeTaintsPolicy: Honor).
 
-fn tolerates(t: &Toleration, taint: &Taint) -> bool {
-    let effect = t.effect.as_deref().unwrap_or_default();
-    if !effect.is_empty() && effect != taint.effect {
-        return false;
-    }
-    let key = t.key.as_deref().unwrap_or_default();
-    if !key.is_empty() && key != taint.key {
-        return false;
-    }
-    match t.operator.as_deref().unwrap_or_default() {
-        "" | "Equal" => {
-            t.value.as_deref().unwrap_or_default() == taint.value.as_deref().unwrap_or_default()
-        }
-        "Exists" => true,
-        _ => false,
-    }
-}
-
 /// Every NoSchedule/NoExecute taint of the node is tolerated by the pod.
 fn tolerates_do_not_schedule_taints(pod: &Pod, node: &Node) -> bool {
     let tolerations = pod
@@ -306,7 +288,7 @@ fn tolerates_do_not_schedule_taints(pod: &Pod, node: &Node) -> bool {
         .unwrap_or_default()
         .iter()
         .filter(|t| t.effect == "NoSchedule" || t.effect == "NoExecute")
-        .all(|taint| tolerations.iter().any(|t| tolerates(t, taint)))
+        .all(|taint| crate::plugins::taint_toleration::tolerations_tolerate(tolerations, taint))
 }
 
 // ---------------------------------------------------------------------------------------------
