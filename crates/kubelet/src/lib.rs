@@ -10,6 +10,7 @@
 pub mod cni;
 pub mod containerd;
 pub mod cri;
+pub mod hollow;
 pub mod node;
 pub mod pod;
 pub mod teardown;

@@ -33,3 +33,23 @@ pub fn run(config: tug_kubelet::Config) -> anyhow::Result<()> {
             .context("the node agent failed")
     })
 }
+
+/// Runs hollow nodes (`--simulate N`, a benchmark tool) until a signal.
+pub fn run_hollow(config: tug_kubelet::hollow::HollowConfig) -> anyhow::Result<()> {
+    tug_apiserver::install_crypto_provider();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let cancel = CancellationToken::new();
+        crate::server::cancel_on_signal(cancel.clone())?;
+        tracing::warn!(
+            count = config.count,
+            "tug agent --simulate: hollow nodes for benchmarks, their pods run no containers"
+        );
+        tug_kubelet::hollow::run(config, cancel)
+            .await
+            .context("the hollow nodes failed")
+    })
+}

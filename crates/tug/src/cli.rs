@@ -124,9 +124,50 @@ pub struct AgentArgs {
     /// The cluster DNS server pods with dnsPolicy ClusterFirst use [default: the host's resolvers].
     #[arg(long, value_name = "IP")]
     pub cluster_dns: Option<IpAddr>,
+
+    /// BENCHMARK TOOL: register N hollow nodes named <node-name>-0…N-1 whose pods are only
+    /// reported Running (no containers), like kubemark/kwok. Starts no containerd.
+    #[arg(long, value_name = "N")]
+    pub simulate: Option<u32>,
+}
+
+/// Exits with a usage error unless `name` can be a Node's name.
+fn check_node_name(name: &str) {
+    if name.is_empty()
+        || name.len() > 253
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+    {
+        fail(&format!(
+            "--node-name {name:?}: must be a lower-case DNS subdomain"
+        ));
+    }
 }
 
 impl AgentArgs {
+    /// The hollow nodes' configuration when `--simulate N` is given.
+    pub fn hollow_config(&self) -> Option<tug_kubelet::hollow::HollowConfig> {
+        let count = self.simulate?;
+        if count == 0 || count > tug_kubelet::hollow::MAX_HOLLOW_NODES {
+            fail(&format!(
+                "--simulate {count}: expected 1 to {} nodes",
+                tug_kubelet::hollow::MAX_HOLLOW_NODES
+            ));
+        }
+        let name_prefix = self
+            .node_name
+            .clone()
+            .unwrap_or_else(|| "hollow-node".into());
+        check_node_name(&name_prefix);
+        Some(tug_kubelet::hollow::HollowConfig {
+            kubeconfig: self.kubeconfig.clone(),
+            name_prefix,
+            count,
+            node_ip: self.node_ip.unwrap_or_else(tug_kubelet::default_node_ip),
+        })
+    }
+
     /// The validated configuration; exits with a usage error naming the flag otherwise.
     pub fn into_config(self) -> tug_kubelet::Config {
         let data_dir = std::path::absolute(&self.data_dir).unwrap_or_else(|e| {
@@ -136,16 +177,7 @@ impl AgentArgs {
             ))
         });
         let node_name = self.node_name.unwrap_or_else(tug_kubelet::hostname);
-        if node_name.is_empty()
-            || node_name.len() > 253
-            || !node_name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
-        {
-            fail(&format!(
-                "--node-name {node_name:?}: must be a lower-case DNS subdomain"
-            ));
-        }
+        check_node_name(&node_name);
         match self.pod_cidr.split_once('/') {
             Some((ip, bits))
                 if ip.parse::<std::net::Ipv4Addr>().is_ok()

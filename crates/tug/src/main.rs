@@ -16,7 +16,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         cli::Command::Server(args) => server::run(args.into_options()),
         cli::Command::Scheduler(args) => scheduler::run(args.into_config()),
-        cli::Command::Agent(args) => agent::run(args.into_config()),
+        cli::Command::Agent(args) => match args.hollow_config() {
+            Some(hollow) => agent::run_hollow(hollow),
+            None => agent::run(args.into_config()),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
