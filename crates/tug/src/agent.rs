@@ -2,12 +2,7 @@
 //! kubeconfig, until SIGINT or SIGTERM. Pods keep running when it stops; the next start adopts
 //! them.
 //!
-//! `tug server` does not run an agent yet. To add one (DESIGN.md: "unless `--disable-agent`"),
-//! give `ServerArgs` a `--disable-agent` flag and an `Option<tug_kubelet::Config>` in
-//! `ServerOptions` (kubeconfig: the server's admin kubeconfig, data dir `<data-dir>/agent`),
-//! and in `server::serve` spawn `tug_kubelet::run(config, cancel.child_token())` after
-//! `server.ready()`. The existing server tests must then pass `--disable-agent` (they must not
-//! start containerd).
+//! `tug server` runs the same agent in-process unless `--disable-agent`.
 
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;

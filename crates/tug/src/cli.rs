@@ -71,6 +71,31 @@ pub struct ServerArgs {
     /// The scheduler's KubeSchedulerConfiguration file (profiles, plugins, leader election).
     #[arg(long, value_name = "PATH")]
     pub scheduler_config: Option<PathBuf>,
+
+    /// Do not run a node agent (kubelet) in this process: a control-plane-only server.
+    #[arg(long)]
+    pub disable_agent: bool,
+
+    /// The in-process agent's node name [default: the host name].
+    #[arg(long, value_name = "NAME")]
+    pub node_name: Option<String>,
+
+    /// The in-process agent's InternalIP [default: the source address of the default route].
+    #[arg(long, value_name = "IP")]
+    pub node_ip: Option<IpAddr>,
+
+    /// The in-process agent's pod CIDR (until node IPAM assigns one).
+    #[arg(long, value_name = "CIDR", default_value = tug_kubelet::cni::DEFAULT_POD_CIDR)]
+    pub pod_cidr: String,
+
+    /// The in-process agent uses the CRI runtime on this Unix socket instead of its own containerd.
+    #[arg(long, value_name = "PATH")]
+    pub container_runtime_endpoint: Option<PathBuf>,
+
+    /// A plain-HTTP registry HOST:PORT serving docker.io and registry.k8s.io images to the
+    /// in-process agent (offline machines; see scripts/images.sh).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub registry_mirror: Option<String>,
 }
 
 /// The flags of `tug scheduler`.
@@ -214,6 +239,8 @@ pub struct ServerOptions {
     pub api: Config,
     /// The scheduler, unless disabled.
     pub scheduler: Option<SchedulerConfiguration>,
+    /// The node agent, unless disabled (its kubeconfig is the server's admin kubeconfig).
+    pub agent: Option<tug_kubelet::Config>,
 }
 
 /// Reads a scheduler configuration file (or the defaults); exits naming the flag otherwise.
@@ -248,9 +275,24 @@ impl ServerArgs {
     pub fn into_options(self) -> ServerOptions {
         let scheduler = (!self.disable_scheduler)
             .then(|| scheduler_config("--scheduler-config", self.scheduler_config.as_deref()));
+        let agent = (!self.disable_agent).then(|| {
+            AgentArgs {
+                kubeconfig: self.data_dir.join("admin.kubeconfig"),
+                data_dir: self.data_dir.join("agent"),
+                node_name: self.node_name.clone(),
+                container_runtime_endpoint: self.container_runtime_endpoint.clone(),
+                pod_cidr: self.pod_cidr.clone(),
+                node_ip: self.node_ip,
+                registry_mirror: self.registry_mirror.clone(),
+                cluster_dns: None,
+                simulate: None,
+            }
+            .into_config()
+        });
         ServerOptions {
             api: self.into_config(),
             scheduler,
+            agent,
         }
     }
 

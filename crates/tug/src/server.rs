@@ -1,6 +1,6 @@
-//! The `tug server` role: the API server and its datastore, and the scheduler in the same
-//! process (talking to the API server over HTTPS like any client). The controller manager,
-//! cluster DNS and an in-process agent join here as they are built.
+//! The `tug server` role: the API server and its datastore, and in the same process the
+//! scheduler and a node agent (each talking to the API server over HTTPS like any client).
+//! The controller manager and cluster DNS join here as they are built.
 
 use anyhow::Context;
 use tokio::signal::unix::{SignalKind, signal};
@@ -64,6 +64,20 @@ async fn serve(options: ServerOptions) -> anyhow::Result<()> {
         tokio::spawn(async move {
             if let Err(e) = tug_scheduler::run(client, scheduler, cancel).await {
                 tracing::error!(error = %format!("{e:#}"), "the scheduler stopped");
+            }
+        });
+    }
+    if let Some(mut agent) = options.agent {
+        // The agent talks to this server like any client, with the admin credential until
+        // node credentials exist.
+        agent.kubeconfig = server.kubeconfig_path().to_path_buf();
+        let cancel = token.child_token();
+        tokio::spawn(async move {
+            if let Err(e) = tug_kubelet::run(agent, cancel).await {
+                tracing::error!(
+                    error = %format!("{e:#}"),
+                    "the node agent stopped; the control plane keeps running (--disable-agent runs without one)"
+                );
             }
         });
     }

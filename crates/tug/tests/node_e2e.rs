@@ -21,7 +21,10 @@ use kube::{
     api::{DeleteParams, PostParams},
     config::{KubeConfigOptions, Kubeconfig},
 };
-use support::ready_server;
+use support::{
+    node::{Registry, Teardown, ensure_root},
+    ready_server,
+};
 use tug_kubelet::{cri::Cri, pod::spec::LABEL_POD_UID};
 
 /// A distinct node name and pod CIDR, so the test never meets a real agent's bridge.
@@ -30,51 +33,10 @@ const POD_CIDR: &str = "10.42.213.0/24";
 /// How long any awaited state may take (a deadline, not an expectation).
 const DEADLINE: Duration = Duration::from_secs(120);
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The loopback registry scripts/images.sh started, stopped when dropped.
-struct Registry {
-    addr: String,
-    pid: Option<i32>,
-}
-
-impl Registry {
-    fn start(dir: &Path) -> anyhow::Result<Self> {
-        let out = Command::new("bash")
-            .arg(workspace_root().join("scripts/images.sh"))
-            .arg(dir)
-            .stderr(Stdio::piped())
-            .output()
-            .context("run scripts/images.sh")?;
-        let pid = fs::read_to_string(dir.join("registry/pid"))
-            .ok()
-            .and_then(|p| p.trim().parse().ok());
-        let registry = Self {
-            addr: support::text(&out.stdout).trim().to_owned(),
-            pid,
-        };
-        ensure!(
-            out.status.success(),
-            "scripts/images.sh failed: {}",
-            support::text(&out.stderr)
-        );
-        Ok(registry)
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        if let Some(pid) = self.pid {
-            let _ = Command::new("kill").arg(pid.to_string()).status();
-        }
-    }
-}
-
 /// A running `tug agent`; dropping it kills it and tears down everything it made.
 struct Agent {
     child: Option<Child>,
+    _teardown: Teardown,
     data_dir: PathBuf,
     kubeconfig: PathBuf,
     mirror: String,
@@ -85,6 +47,10 @@ impl Agent {
     fn start(data_dir: &Path, kubeconfig: &Path, mirror: &str) -> anyhow::Result<Self> {
         let mut agent = Self {
             child: None,
+            _teardown: Teardown {
+                data_dir: data_dir.to_path_buf(),
+                node: NODE.to_owned(),
+            },
             data_dir: data_dir.to_path_buf(),
             kubeconfig: kubeconfig.to_path_buf(),
             mirror: mirror.to_owned(),
@@ -137,21 +103,8 @@ impl Agent {
 
 impl Drop for Agent {
     fn drop(&mut self) {
+        // Killed first; then the `_teardown` field removes what it made.
         self.kill();
-        let data_dir = self.data_dir.clone();
-        // Drop may run inside the test's runtime: tear down on a thread of its own.
-        let problems = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map(|rt| rt.block_on(tug_kubelet::teardown::teardown(&data_dir, NODE)))
-                .unwrap_or_else(|e| vec![e.to_string()])
-        })
-        .join()
-        .unwrap_or_default();
-        for p in problems {
-            eprintln!("teardown: {p}");
-        }
     }
 }
 
@@ -231,16 +184,7 @@ fn phase(pod: &Pod) -> String {
 
 #[tokio::test]
 async fn pods_run_restart_fail_and_terminate_on_a_real_node() -> anyhow::Result<()> {
-    ensure!(
-        std::env::var("USER").as_deref() == Ok("root")
-            || fs::read_to_string("/proc/self/status")?
-                .lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")),
-        "the node end-to-end test needs root (containerd, netns, iptables); run scripts/deps.sh"
-    );
-    let _ = Command::new("sysctl")
-        .args(["-qw", "fs.inotify.max_user_instances=1024"])
-        .status();
+    ensure_root()?;
     let dir = tempfile::tempdir()?;
     let registry = Registry::start(&dir.path().join("images"))?;
     let server = ready_server(dir.path(), &[]).await?;

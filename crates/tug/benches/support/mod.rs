@@ -59,6 +59,8 @@ impl Server {
             .arg(data_dir)
             .args(["--bind-address", "127.0.0.1"])
             .args(["--https-listen-port", &port.to_string()])
+            // The benchmarks measure the control plane: no node agent (and no containerd).
+            .arg("--disable-agent")
             .args(extra)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())

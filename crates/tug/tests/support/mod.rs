@@ -8,6 +8,7 @@
 
 #[path = "../../../apiserver/tests/support/https.rs"]
 pub mod https;
+pub mod node;
 
 use std::{
     fs,
@@ -49,7 +50,9 @@ impl Tug {
             .arg(data_dir)
             .args(["--bind-address", "127.0.0.1"])
             .args(["--https-listen-port", &port.to_string()])
-            .args(extra)
+            // No node agent unless a test asks for one (it would start containerd).
+            .args((!extra.contains(&"--enable-agent")).then_some("--disable-agent"))
+            .args(extra.iter().filter(|a| **a != "--enable-agent"))
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
