@@ -39,9 +39,9 @@ use super::{
 };
 
 /// Subresources whose requests the registry serves; the others (`log`, `exec`, `attach`,
-/// `portforward`, `proxy`, `eviction`, `token`, …) are answered with `405` until they are
+/// `portforward`, `proxy`, `token`, …) are answered with `405` until they are
 /// built.
-const REGISTRY_SUBRESOURCES: &[&str] = &["status", "scale", "binding"];
+const REGISTRY_SUBRESOURCES: &[&str] = &["status", "scale", "binding", "eviction", "finalize"];
 
 /// Resources whose strategy lets a PUT create a missing object (upstream's
 /// `AllowCreateOnUpdate`).
