@@ -289,6 +289,7 @@ impl Graph {
         let Some(item) = self.items.get(uid).cloned() else {
             return Ok(());
         };
+        tracing::trace!(uid, ?item, "garbage collector: processing");
         if item.deleting {
             if item.has_finalizer(ORPHAN) {
                 return self.orphan_dependents(uid, &item).await;
