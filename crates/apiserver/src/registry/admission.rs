@@ -5,6 +5,10 @@
 //!   it or it was deleted moments ago.
 //! - Priority (upstream's `plugin/pkg/admission/priority`): a new Pod gets `spec.priority` and
 //!   `spec.preemptionPolicy` from its PriorityClass, or from the global default class.
+//! - DefaultTolerationSeconds (upstream's `plugin/pkg/admission/defaulttolerationseconds`): a
+//!   new Pod tolerates the `not-ready` and `unreachable` NoExecute taints for 300 s unless it
+//!   already tolerates them, so the node lifecycle controller evicts it 5 min after its node
+//!   is lost.
 
 use serde_json::Value;
 use tug_apimachinery::{Status, status::StatusCause};
@@ -152,4 +156,87 @@ pub(crate) fn pod_priority(store: &ResourceStore, obj: &mut Value, name: &str) -
     spec.insert("priority".to_owned(), Value::from(value));
     spec.insert("preemptionPolicy".to_owned(), Value::String(policy));
     Ok(())
+}
+
+/// The taints DefaultTolerationSeconds adds tolerations for, and for how long.
+const DEFAULT_TOLERATED_TAINTS: [&str; 2] = [
+    "node.kubernetes.io/not-ready",
+    "node.kubernetes.io/unreachable",
+];
+const DEFAULT_TOLERATION_SECONDS: i64 = 300;
+
+/// Adds upstream's default `not-ready`/`unreachable` NoExecute tolerations to a new Pod.
+pub(crate) fn default_toleration_seconds(store: &ResourceStore, obj: &mut Value) {
+    let resource = store.resource;
+    if !(resource.group.is_empty() && resource.kind == "Pod") {
+        return;
+    }
+    add_default_tolerations(obj);
+}
+
+fn add_default_tolerations(obj: &mut Value) {
+    let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let tolerations = spec
+        .entry("tolerations")
+        .or_insert_with(|| Value::Array(Vec::new()));
+    if tolerations.is_null() {
+        *tolerations = Value::Array(Vec::new());
+    }
+    let Some(list) = tolerations.as_array_mut() else {
+        return;
+    };
+    for key in DEFAULT_TOLERATED_TAINTS {
+        let tolerated = list.iter().any(|t| {
+            let k = t.get("key").and_then(Value::as_str).unwrap_or("");
+            let effect = t.get("effect").and_then(Value::as_str).unwrap_or("");
+            (k == key || k.is_empty()) && (effect == "NoExecute" || effect.is_empty())
+        });
+        if !tolerated {
+            list.push(serde_json::json!({
+                "key": key,
+                "operator": "Exists",
+                "effect": "NoExecute",
+                "tolerationSeconds": DEFAULT_TOLERATION_SECONDS,
+            }));
+        }
+    }
+}
+
+#[cfg(test)]
+mod default_toleration_tests {
+    use serde_json::json;
+
+    use super::add_default_tolerations;
+
+    #[test]
+    fn adds_both_tolerations_unless_present() {
+        let mut pod = json!({ "spec": { "containers": [] } });
+        add_default_tolerations(&mut pod);
+        let t = pod["spec"]["tolerations"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(t.len(), 2);
+        assert_eq!(t[0]["key"], "node.kubernetes.io/not-ready");
+        assert_eq!(t[1]["tolerationSeconds"], 300);
+
+        let mut pod = json!({ "spec": { "tolerations": [
+            { "key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 5 },
+        ] } });
+        add_default_tolerations(&mut pod);
+        let t = pod["spec"]["tolerations"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(t.len(), 2);
+        assert_eq!(t[0]["tolerationSeconds"], 5);
+        assert_eq!(t[1]["key"], "node.kubernetes.io/not-ready");
+
+        // A wildcard toleration (no key, no effect) tolerates everything.
+        let mut pod = json!({ "spec": { "tolerations": [{ "operator": "Exists" }] } });
+        add_default_tolerations(&mut pod);
+        assert_eq!(pod["spec"]["tolerations"].as_array().map(Vec::len), Some(1));
+    }
 }

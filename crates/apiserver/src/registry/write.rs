@@ -124,6 +124,7 @@ impl ResourceStore {
             .to_owned();
         admission::namespace_lifecycle(self, namespace, &display_name).await?;
         admission::pod_priority(self, &mut obj, &display_name)?;
+        admission::default_toleration_seconds(self, &mut obj);
 
         // rest.BeforeCreate
         for key in [
