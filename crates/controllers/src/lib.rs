@@ -5,3 +5,4 @@
 pub mod delay_queue;
 pub mod garbagecollector;
 pub mod namespace;
+pub mod nodelifecycle;

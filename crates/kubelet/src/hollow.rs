@@ -157,6 +157,11 @@ pub async fn run(config: HollowConfig, stop: CancellationToken) -> Result<(), Er
         })
         .collect();
     tokio::spawn(heartbeats(client.clone(), owners, stop.child_token()));
+    tokio::spawn(keep_ready(
+        client.clone(),
+        all.iter().map(|f| (f.name.clone(), f.clone())).collect(),
+        stop.child_token(),
+    ));
     run_pods(client, nodes, stop).await;
     Ok(())
 }
@@ -195,6 +200,52 @@ async fn register(client: Client, facts: NodeFacts) -> Result<Node, Error> {
         )
         .await
         .map_err(err)
+}
+
+/// Posts a Ready status again whenever a hollow node is seen not Ready (the node lifecycle
+/// controller marks a node Unknown when its heartbeats stop, e.g. while this process was
+/// paused), as a real kubelet does when its posted status differs from the API server's.
+async fn keep_ready(client: Client, facts: HashMap<String, NodeFacts>, stop: CancellationToken) {
+    let nodes: Api<Node> = Api::all(client);
+    let mut events = watcher(nodes.clone(), watcher::Config::default())
+        .default_backoff()
+        .applied_objects()
+        .boxed();
+    loop {
+        let node = tokio::select! {
+            () = stop.cancelled() => return,
+            event = events.next() => match event {
+                Some(Ok(node)) => node,
+                Some(Err(_)) => continue,
+                None => return,
+            },
+        };
+        let Some(f) = node.metadata.name.as_ref().and_then(|n| facts.get(n)) else {
+            continue;
+        };
+        let conditions = node
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.clone())
+            .unwrap_or_default();
+        if conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True")
+        {
+            continue;
+        }
+        let status = node::node_status(f, Pressure::default(), &conditions, Timestamp::now());
+        if let Err(e) = nodes
+            .patch_status(
+                &f.name,
+                &PatchParams::default(),
+                &Patch::Merge(&json!({ "status": status })),
+            )
+            .await
+        {
+            tracing::debug!(node = f.name, error = %e, "cannot post the hollow node's status");
+        }
+    }
 }
 
 /// Renews every hollow node's Lease each [`node::LEASE_RENEW`], spread over the period.
