@@ -4,5 +4,6 @@
 
 pub mod delay_queue;
 pub mod garbagecollector;
+pub mod manager;
 pub mod namespace;
 pub mod nodelifecycle;

@@ -31,6 +31,66 @@ pub enum Command {
     Scheduler(SchedulerArgs),
     /// Run a node agent: registers the node and runs its pods on containerd through CRI.
     Agent(AgentArgs),
+    /// Run the controller manager alone, against an API server named by a kubeconfig.
+    ControllerManager(ControllerManagerArgs),
+}
+
+/// The controller manager's flags, shared by `tug controller-manager` and `tug server`.
+#[derive(Debug, Clone, Args)]
+pub struct ControllerFlags {
+    /// Controllers to run: `*` for all, `name` to add one, `-name` to leave one out
+    /// (e.g. `*,-node-lifecycle-controller`).
+    #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "*")]
+    pub controllers: Vec<String>,
+
+    /// How long a node may go without a heartbeat before it is marked Unknown (Go duration).
+    #[arg(long, value_name = "DURATION", default_value = "50s")]
+    pub node_monitor_grace_period: String,
+}
+
+impl ControllerFlags {
+    /// The validated configuration; exits naming the flag otherwise.
+    fn into_config(self, leader_elect: bool) -> tug_controllers::manager::ManagerConfig {
+        if let Err(e) = tug_controllers::manager::validate(&self.controllers) {
+            fail(&format!("--controllers: {e}"));
+        }
+        let grace = tug_scheduler::config::go_duration::parse(&self.node_monitor_grace_period)
+            .unwrap_or_else(|e| fail(&format!("--node-monitor-grace-period: {e}")));
+        if grace.is_zero() {
+            fail("--node-monitor-grace-period: must be positive");
+        }
+        tug_controllers::manager::ManagerConfig {
+            controllers: self.controllers,
+            leader_elect,
+            node_lifecycle: tug_controllers::nodelifecycle::Config {
+                grace_period: grace,
+                ..Default::default()
+            },
+        }
+    }
+}
+
+/// The flags of `tug controller-manager`.
+#[derive(Debug, Args)]
+pub struct ControllerManagerArgs {
+    /// Kubeconfig of the API server.
+    #[arg(long, value_name = "PATH", env = "KUBECONFIG")]
+    pub kubeconfig: PathBuf,
+
+    /// Elect a leader on the Lease kube-system/kube-controller-manager.
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub leader_elect: bool,
+
+    #[command(flatten)]
+    pub controllers: ControllerFlags,
+}
+
+impl ControllerManagerArgs {
+    /// The kubeconfig path and the validated configuration.
+    pub fn into_config(self) -> (PathBuf, tug_controllers::manager::ManagerConfig) {
+        let config = self.controllers.into_config(self.leader_elect);
+        (self.kubeconfig, config)
+    }
 }
 
 /// The flags of `tug server`.
@@ -71,6 +131,13 @@ pub struct ServerArgs {
     /// The scheduler's KubeSchedulerConfiguration file (profiles, plugins, leader election).
     #[arg(long, value_name = "PATH")]
     pub scheduler_config: Option<PathBuf>,
+
+    /// Do not run the controller manager in this process.
+    #[arg(long)]
+    pub disable_controller_manager: bool,
+
+    #[command(flatten)]
+    pub controllers: ControllerFlags,
 
     /// Do not run a node agent (kubelet) in this process: a control-plane-only server.
     #[arg(long)]
@@ -241,6 +308,8 @@ pub struct ServerOptions {
     pub scheduler: Option<SchedulerConfiguration>,
     /// The node agent, unless disabled (its kubeconfig is the server's admin kubeconfig).
     pub agent: Option<tug_kubelet::Config>,
+    /// The controller manager, unless disabled.
+    pub controller_manager: Option<tug_controllers::manager::ManagerConfig>,
 }
 
 /// Reads a scheduler configuration file (or the defaults); exits naming the flag otherwise.
@@ -275,6 +344,8 @@ impl ServerArgs {
     pub fn into_options(self) -> ServerOptions {
         let scheduler = (!self.disable_scheduler)
             .then(|| scheduler_config("--scheduler-config", self.scheduler_config.as_deref()));
+        let controllers = self.controllers.clone().into_config(true);
+        let controller_manager = (!self.disable_controller_manager).then_some(controllers);
         let agent = (!self.disable_agent).then(|| {
             AgentArgs {
                 kubeconfig: self.data_dir.join("admin.kubeconfig"),
@@ -293,6 +364,7 @@ impl ServerArgs {
             api: self.into_config(),
             scheduler,
             agent,
+            controller_manager,
         }
     }
 

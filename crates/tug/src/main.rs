@@ -2,6 +2,7 @@
 
 mod agent;
 mod cli;
+mod controller_manager;
 mod logging;
 mod scheduler;
 mod server;
@@ -16,6 +17,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         cli::Command::Server(args) => server::run(args.into_options()),
         cli::Command::Scheduler(args) => scheduler::run(args.into_config()),
+        cli::Command::ControllerManager(args) => controller_manager::run(args.into_config()),
         cli::Command::Agent(args) => match args.hollow_config() {
             Some(hollow) => agent::run_hollow(hollow),
             None => agent::run(args.into_config()),

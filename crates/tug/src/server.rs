@@ -1,6 +1,6 @@
 //! The `tug server` role: the API server and its datastore, and in the same process the
-//! scheduler and a node agent (each talking to the API server over HTTPS like any client).
-//! The controller manager and cluster DNS join here as they are built.
+//! scheduler, the controller manager and a node agent (each talking to the API server over
+//! HTTPS like any client). Cluster DNS joins here when it is built.
 
 use anyhow::Context;
 use tokio::signal::unix::{SignalKind, signal};
@@ -66,6 +66,16 @@ async fn serve(options: ServerOptions) -> anyhow::Result<()> {
                 tracing::error!(error = %format!("{e:#}"), "the scheduler stopped");
             }
         });
+    }
+    if let Some(config) = options.controller_manager {
+        let client = tug_client::client_from_kubeconfig(server.kubeconfig_path())
+            .await
+            .context("cannot make a client for the in-process controller manager")?;
+        tokio::spawn(tug_controllers::manager::run(
+            client,
+            config,
+            token.child_token(),
+        ));
     }
     if let Some(mut agent) = options.agent {
         // The agent talks to this server like any client, with the admin credential until

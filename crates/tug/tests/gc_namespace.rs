@@ -15,7 +15,6 @@ use kube::{
 };
 use serde_json::json;
 use support::{kubectl, ready_server, text};
-use tokio_util::sync::CancellationToken;
 
 /// How long any awaited state may take (a deadline, not an expectation).
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -37,17 +36,12 @@ where
     }
 }
 
+/// A server running its in-process controller manager (garbage collector, namespace
+/// controller) and no scheduler.
 struct Cluster {
     _dir: tempfile::TempDir,
     server: support::Tug,
     client: Client,
-    stop: CancellationToken,
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
 }
 
 async fn cluster() -> anyhow::Result<Cluster> {
@@ -60,22 +54,10 @@ async fn cluster() -> anyhow::Result<Cluster> {
         )
         .await?,
     )?;
-    // The controllers run in the test process (the kubectl calls block a worker thread, so
-    // the runtime has two).
-    let stop = CancellationToken::new();
-    tokio::spawn(tug_controllers::garbagecollector::run(
-        client.clone(),
-        stop.child_token(),
-    ));
-    tokio::spawn(tug_controllers::namespace::run(
-        client.clone(),
-        stop.child_token(),
-    ));
     Ok(Cluster {
         _dir: dir,
         server,
         client,
-        stop,
     })
 }
 

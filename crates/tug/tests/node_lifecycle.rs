@@ -20,8 +20,7 @@ use kube::{
 };
 use serde_json::json;
 use support::{TUG, ready_server};
-use tokio_util::sync::CancellationToken;
-use tug_controllers::nodelifecycle::{self, UNREACHABLE};
+use tug_controllers::nodelifecycle::UNREACHABLE;
 
 /// How long any awaited state may take (a deadline, not an expectation).
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -101,7 +100,12 @@ fn pod(name: &str, node: &str, tolerations: serde_json::Value) -> anyhow::Result
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_node_is_tainted_and_its_pods_evicted() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let server = ready_server(dir.path(), &["--disable-scheduler"]).await?;
+    // The in-process node lifecycle controller, with a short grace period.
+    let server = ready_server(
+        dir.path(),
+        &["--disable-scheduler", "--node-monitor-grace-period", "3s"],
+    )
+    .await?;
     let kubeconfig = server.kubeconfig();
     let client = Client::try_from(
         kube::Config::from_custom_kubeconfig(
@@ -159,19 +163,6 @@ async fn a_lost_node_is_tainted_and_its_pods_evicted() -> anyhow::Result<()> {
             .then_some(()))
     })
     .await?;
-
-    let stop = CancellationToken::new();
-    let _guard = stop.clone().drop_guard();
-    let config = nodelifecycle::Config {
-        grace_period: Duration::from_secs(3),
-        monitor_period: Duration::from_millis(250),
-        eviction_rate: 0.1,
-    };
-    tokio::spawn(nodelifecycle::run(
-        client.clone(),
-        config,
-        stop.child_token(),
-    ));
 
     lost.signal("-STOP")?;
     let node = eventually("lost-0 Unknown and tainted", || async {

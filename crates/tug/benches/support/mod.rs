@@ -59,8 +59,9 @@ impl Server {
             .arg(data_dir)
             .args(["--bind-address", "127.0.0.1"])
             .args(["--https-listen-port", &port.to_string()])
-            // The benchmarks measure the control plane: no node agent (and no containerd).
-            .arg("--disable-agent")
+            // The benchmarks measure one component at a time: no node agent (and no
+            // containerd), no controllers (nodes made through the API have no leases).
+            .args(["--disable-agent", "--disable-controller-manager"])
             .args(extra)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
