@@ -20,7 +20,10 @@ use serde_json::{Value, json};
 use tug_api::protobuf::{self, ProtobufError};
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    // Run time first: clones sharing one target directory may reuse a test binary built in
+    // another clone, whose compile-time path is gone.
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
         .join("tests/fixtures/protobuf")
         .join(name)
 }

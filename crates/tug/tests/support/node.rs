@@ -26,7 +26,11 @@ pub fn ensure_root() -> anyhow::Result<()> {
 }
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    // Run time first: clones sharing one target directory may reuse a test binary built in
+    // another clone, whose compile-time path is gone.
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+        .join("../..")
 }
 
 /// The loopback registry scripts/images.sh started, stopped when dropped.
