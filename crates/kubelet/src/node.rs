@@ -422,7 +422,20 @@ pub async fn heartbeat(
             tracing::warn!(node = facts.name, error = %e, "cannot renew the node lease");
         }
         let pressure = current_pressure(&cri).await;
-        if pressure != last_pressure || last_report.elapsed() >= STATUS_REPORT {
+        // The node lifecycle controller may have marked the node Unknown (heartbeats missed
+        // while this agent was down or cut off): post again when the API server's Ready
+        // differs from ours, as upstream's kubelet compares with the node it reads.
+        let expected = if pressure.not_ready.is_some() {
+            "False"
+        } else {
+            "True"
+        };
+        let mut stale = false;
+        if let Ok(current) = Api::<Node>::all(client.clone()).get(&facts.name).await {
+            stale = ready_status(&current) != Some(expected);
+            node = current;
+        }
+        if stale || pressure != last_pressure || last_report.elapsed() >= STATUS_REPORT {
             if pressure.not_ready != last_pressure.not_ready {
                 tracing::warn!(problem = ?pressure.not_ready, "node readiness changed");
             }
@@ -436,6 +449,17 @@ pub async fn heartbeat(
             }
         }
     }
+}
+
+/// The status of the node's Ready condition.
+fn ready_status(node: &Node) -> Option<&str> {
+    node.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .map(|c| c.status.as_str())
 }
 
 async fn renew_lease(

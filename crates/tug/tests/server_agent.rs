@@ -103,6 +103,33 @@ async fn the_server_runs_pods_on_its_own_node() -> anyhow::Result<()> {
         table.contains("1/1") && table.contains("Running"),
         "{table}"
     );
+    // Marked Unknown behind its back (as the node lifecycle controller does after missed
+    // heartbeats), the agent posts Ready again at its next heartbeat.
+    nodes
+        .patch_status(
+            NODE,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Strategic(serde_json::json!({ "status": { "conditions": [
+                { "type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown" },
+            ] } })),
+        )
+        .await?;
+    loop {
+        let ready = nodes
+            .get(NODE)
+            .await?
+            .status
+            .and_then(|s| s.conditions)
+            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+        if ready {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("node {NODE} stayed Unknown:\n{}", server.log());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
     let out = kubectl(&kubeconfig, &["delete", "pod", "bb", "--grace-period=1"])?;
     ensure!(
         out.status.success(),
