@@ -7,3 +7,4 @@ pub mod garbagecollector;
 pub mod manager;
 pub mod namespace;
 pub mod nodelifecycle;
+pub mod podgc;

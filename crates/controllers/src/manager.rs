@@ -56,6 +56,10 @@ pub const CONTROLLERS: &[Descriptor] = &[
             ))
         },
     },
+    Descriptor {
+        name: "pod-garbage-collector-controller",
+        start: |ctx, stop| Box::pin(crate::podgc::run(ctx.client, stop)),
+    },
 ];
 
 /// The manager's settings.

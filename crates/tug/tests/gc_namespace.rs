@@ -1,7 +1,8 @@
 //! The garbage collector and the namespace controller against a real `tug server`: cascading
 //! deletion in the three modes (`kubectl delete --cascade=background|foreground|orphan`),
 //! dangling owners, dependents with a second live owner, and namespace deletion that empties
-//! 200 mixed objects, waits for a finalizer, reports conditions, and then finishes.
+//! 200 mixed objects, waits for a finalizer, reports conditions, and then finishes; the pod
+//! garbage collector removes the pods of a deleted node.
 
 mod support;
 
@@ -307,5 +308,29 @@ async fn deleting_a_namespace_removes_its_content_then_itself() -> anyhow::Resul
     )?;
     ensure!(out.status.success(), "{}", text(&out.stderr));
     ensure!(namespaces.get_opt("quick").await?.is_none());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pods_of_a_deleted_node_are_collected() -> anyhow::Result<()> {
+    let c = cluster().await?;
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(c.client.clone());
+    let node = serde_json::from_value(json!({ "metadata": { "name": "ghost" } }))?;
+    nodes.create(&PostParams::default(), &node).await?;
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(c.client.clone(), "default");
+    let pod = serde_json::from_value(json!({
+        "metadata": { "name": "stranded" },
+        "spec": { "nodeName": "ghost", "containers": [{ "name": "c", "image": "busybox" }] },
+    }))?;
+    pods.create(&PostParams::default(), &pod).await?;
+    nodes.delete("ghost", &DeleteParams::default()).await?;
+    // Quarantine (40 s) plus up to two 20 s rounds.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while pods.get_opt("stranded").await?.is_some() {
+        if Instant::now() > deadline {
+            bail!("the pod of a deleted node was not collected");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     Ok(())
 }
