@@ -326,24 +326,35 @@ impl Graph {
                     ?policy,
                     "deleting an object whose owners are gone"
                 );
-                let params = DeleteParams {
-                    propagation_policy: Some(policy),
-                    preconditions: Some(Preconditions {
-                        uid: Some(uid.to_owned()),
-                        resource_version: None,
-                    }),
-                    ..Default::default()
-                };
-                match self
-                    .api(item.resource, item.namespace.as_deref())
-                    .delete(&item.name, &params)
-                    .await
-                {
-                    Ok(_) => Ok(()),
-                    Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => Ok(()),
-                    Err(e) => Err(e),
-                }
+                self.delete(&item, uid, policy).await
             }
+        }
+    }
+
+    /// Deletes `item` (if it is still the object with `uid`) with `policy`; gone or replaced
+    /// is fine.
+    async fn delete(
+        &self,
+        item: &Item,
+        uid: &str,
+        policy: PropagationPolicy,
+    ) -> Result<(), kube::Error> {
+        let params = DeleteParams {
+            propagation_policy: Some(policy),
+            preconditions: Some(Preconditions {
+                uid: Some(uid.to_owned()),
+                resource_version: None,
+            }),
+            ..Default::default()
+        };
+        match self
+            .api(item.resource, item.namespace.as_deref())
+            .delete(&item.name, &params)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => Ok(()),
+            Err(e) => Err(e),
         }
     }
 
@@ -399,23 +410,7 @@ impl Graph {
             let has_dependents = self.dependents.get(dep_uid).is_some_and(|d| !d.is_empty());
             match decide(&owners, dep, has_dependents) {
                 Decision::Delete(policy) => {
-                    let params = DeleteParams {
-                        propagation_policy: Some(policy),
-                        preconditions: Some(Preconditions {
-                            uid: Some(dep_uid.clone()),
-                            resource_version: None,
-                        }),
-                        ..Default::default()
-                    };
-                    match self
-                        .api(dep.resource, dep.namespace.as_deref())
-                        .delete(&dep.name, &params)
-                        .await
-                    {
-                        Ok(_) => {}
-                        Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}
-                        Err(e) => return Err(e),
-                    }
+                    self.delete(dep, dep_uid, policy).await?;
                 }
                 Decision::DropOwners(drop) => {
                     self.patch_meta(dep, dep_uid, |meta| {

@@ -7,10 +7,10 @@ mod support;
 
 use std::{
     process::{Child, Command, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, ensure};
 use k8s_openapi::api::{
     coordination::v1::Lease,
     core::v1::{ConfigMap, Namespace},
@@ -20,10 +20,7 @@ use kube::{
     api::{DeleteParams, PostParams},
 };
 use serde_json::json;
-use support::{TUG, ready_server, text};
-
-/// How long any awaited state may take (a deadline, not an expectation).
-const DEADLINE: Duration = Duration::from_secs(60);
+use support::{TUG, eventually, ready_server, text};
 
 struct Manager(Child);
 
@@ -46,23 +43,6 @@ fn manager(kubeconfig: &std::path::Path) -> anyhow::Result<Manager> {
             .spawn()
             .context("spawn tug controller-manager")?,
     ))
-}
-
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> anyhow::Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<Option<T>>>,
-{
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        if let Some(v) = check().await? {
-            return Ok(v);
-        }
-        if Instant::now() > deadline {
-            bail!("{what}: not reached within {DEADLINE:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 async fn namespace_round_trip(client: &Client, name: &str) -> anyhow::Result<()> {
@@ -89,13 +69,7 @@ async fn two_managers_elect_one_leader_and_hand_over() -> anyhow::Result<()> {
     )
     .await?;
     let kubeconfig = server.kubeconfig();
-    let client = Client::try_from(
-        kube::Config::from_custom_kubeconfig(
-            kube::config::Kubeconfig::read_from(&kubeconfig)?,
-            &Default::default(),
-        )
-        .await?,
-    )?;
+    let client = support::admin_client(&kubeconfig).await?;
     let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-system");
     let holder = || async {
         Ok::<_, anyhow::Error>(

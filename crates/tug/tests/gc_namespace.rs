@@ -15,27 +15,7 @@ use kube::{
     api::{DeleteParams, Patch, PatchParams, PostParams},
 };
 use serde_json::json;
-use support::{kubectl, ready_server, text};
-
-/// How long any awaited state may take (a deadline, not an expectation).
-const DEADLINE: Duration = Duration::from_secs(60);
-
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> anyhow::Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<Option<T>>>,
-{
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        if let Some(v) = check().await? {
-            return Ok(v);
-        }
-        if Instant::now() > deadline {
-            bail!("{what}: not reached within {DEADLINE:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+use support::{eventually, kubectl, ready_server, text};
 
 /// A server running its in-process controller manager (garbage collector, namespace
 /// controller) and no scheduler.
@@ -48,13 +28,7 @@ struct Cluster {
 async fn cluster() -> anyhow::Result<Cluster> {
     let dir = tempfile::tempdir()?;
     let server = ready_server(dir.path(), &["--disable-scheduler"]).await?;
-    let client = Client::try_from(
-        kube::Config::from_custom_kubeconfig(
-            kube::config::Kubeconfig::read_from(server.kubeconfig())?,
-            &Default::default(),
-        )
-        .await?,
-    )?;
+    let client = support::admin_client(&server.kubeconfig()).await?;
     Ok(Cluster {
         _dir: dir,
         server,

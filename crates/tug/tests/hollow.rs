@@ -7,23 +7,19 @@ mod support;
 use std::{
     collections::HashSet,
     process::{Child, Command, Stdio},
-    time::{Duration, Instant},
 };
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, ensure};
 use k8s_openapi::api::{
     coordination::v1::Lease,
     core::v1::{Node, Pod},
 };
 use kube::{
-    Api, Client,
+    Api,
     api::{DeleteParams, ListParams, PostParams},
 };
 use serde_json::json;
-use support::{TUG, kubectl, ready_server, text};
-
-/// How long any awaited state may take (a deadline, not an expectation).
-const DEADLINE: Duration = Duration::from_secs(60);
+use support::{TUG, eventually, kubectl, ready_server, text};
 
 /// The `tug agent --simulate` process, killed when dropped.
 struct Hollow(Child);
@@ -35,35 +31,12 @@ impl Drop for Hollow {
     }
 }
 
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> anyhow::Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<Option<T>>>,
-{
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        if let Some(v) = check().await? {
-            return Ok(v);
-        }
-        if Instant::now() > deadline {
-            bail!("{what}: not reached within {DEADLINE:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test]
 async fn hollow_nodes_run_pods_status_only() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let tug = ready_server(dir.path(), &[]).await?;
     let kubeconfig = tug.kubeconfig();
-    let client = Client::try_from(
-        kube::Config::from_custom_kubeconfig(
-            kube::config::Kubeconfig::read_from(&kubeconfig)?,
-            &Default::default(),
-        )
-        .await?,
-    )?;
+    let client = support::admin_client(&kubeconfig).await?;
     let log = std::fs::File::create(dir.path().join("hollow.log"))?;
     let _hollow = Hollow(
         Command::new(TUG)

@@ -12,14 +12,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, ensure};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::{
-    Api, Client,
+    Api,
     api::{ListParams, PostParams},
 };
 use serde_json::json;
-use support::{TUG, ready_server};
+use support::{TUG, eventually, ready_server};
 use tug_controllers::nodelifecycle::UNREACHABLE;
 
 /// How long any awaited state may take (a deadline, not an expectation).
@@ -60,23 +60,6 @@ fn hollow(kubeconfig: &std::path::Path, prefix: &str) -> anyhow::Result<Hollow> 
     ))
 }
 
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> anyhow::Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<Option<T>>>,
-{
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        if let Some(v) = check().await? {
-            return Ok(v);
-        }
-        if Instant::now() > deadline {
-            bail!("{what}: not reached within {DEADLINE:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 fn ready(node: &Node) -> String {
     node.status
         .as_ref()
@@ -107,13 +90,7 @@ async fn a_lost_node_is_tainted_and_its_pods_evicted() -> anyhow::Result<()> {
     )
     .await?;
     let kubeconfig = server.kubeconfig();
-    let client = Client::try_from(
-        kube::Config::from_custom_kubeconfig(
-            kube::config::Kubeconfig::read_from(&kubeconfig)?,
-            &Default::default(),
-        )
-        .await?,
-    )?;
+    let client = support::admin_client(&kubeconfig).await?;
     let lost = hollow(&kubeconfig, "lost")?;
     let _healthy = hollow(&kubeconfig, "healthy")?;
     let nodes: Api<Node> = Api::all(client.clone());

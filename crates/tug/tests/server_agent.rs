@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 use k8s_openapi::api::core::v1::{Node, Pod};
-use kube::{Api, Client};
+use kube::Api;
 use support::{
     kubectl,
     node::{Registry, Teardown, ensure_root},
@@ -47,13 +47,7 @@ async fn the_server_runs_pods_on_its_own_node() -> anyhow::Result<()> {
     )
     .await?;
     let kubeconfig = server.kubeconfig();
-    let client = Client::try_from(
-        kube::Config::from_custom_kubeconfig(
-            kube::config::Kubeconfig::read_from(&kubeconfig)?,
-            &Default::default(),
-        )
-        .await?,
-    )?;
+    let client = support::admin_client(&kubeconfig).await?;
 
     let nodes: Api<Node> = Api::all(client.clone());
     let deadline = Instant::now() + DEADLINE;

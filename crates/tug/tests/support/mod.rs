@@ -164,3 +164,35 @@ pub fn kubectl(kubeconfig: &Path, args: &[&str]) -> anyhow::Result<Output> {
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
+
+/// How long [`eventually`] waits (a deadline, not an expectation).
+pub const EVENTUALLY: Duration = Duration::from_secs(60);
+
+/// Polls `check` every 100 ms until it yields a value; fails naming `what` after
+/// [`EVENTUALLY`].
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Option<T>>>,
+{
+    let deadline = Instant::now() + EVENTUALLY;
+    loop {
+        if let Some(v) = check().await? {
+            return Ok(v);
+        }
+        if Instant::now() > deadline {
+            bail!("{what}: not reached within {EVENTUALLY:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A kube client with the credentials of `kubeconfig` (the server's admin kubeconfig).
+pub async fn admin_client(kubeconfig: &Path) -> anyhow::Result<kube::Client> {
+    let config = kube::Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::read_from(kubeconfig)?,
+        &Default::default(),
+    )
+    .await?;
+    Ok(kube::Client::try_from(config)?)
+}
